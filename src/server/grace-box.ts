@@ -1,0 +1,42 @@
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from "node:crypto";
+
+const SALT = Buffer.from("tokenkit.v1 grace box");
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+function keyFor(token: string): Buffer {
+  return Buffer.from(hkdfSync("sha256", Buffer.from(token, "utf8"), SALT, Buffer.alloc(0), 32));
+}
+
+/**
+ * hashToken returns base64url(SHA-256(token)): the only form in which stores
+ * keep refresh tokens.
+ */
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token, "utf8").digest("base64url");
+}
+
+/**
+ * sealForToken encrypts `plaintext` (the successor pair) with AES-256-GCM
+ * under a key derived by HKDF from the predecessor refresh token. The store
+ * keeps only this box and the token's SHA-256 hash, so the successor can be
+ * returned again — byte-identical — only to someone presenting the
+ * predecessor, which is exactly the grace-window case.
+ */
+export function sealForToken(token: string, plaintext: Uint8Array): Uint8Array {
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv("aes-256-gcm", keyFor(token), iv);
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return Buffer.concat([iv, body, cipher.getAuthTag()]);
+}
+
+/** openForToken reverses {@link sealForToken}; it throws when the box was not sealed for `token`. */
+export function openForToken(token: string, box: Uint8Array): Uint8Array {
+  const buf = Buffer.from(box.buffer, box.byteOffset, box.byteLength);
+  if (buf.length < IV_BYTES + TAG_BYTES) {
+    throw new Error("sealed pair is truncated");
+  }
+  const decipher = createDecipheriv("aes-256-gcm", keyFor(token), buf.subarray(0, IV_BYTES));
+  decipher.setAuthTag(buf.subarray(buf.length - TAG_BYTES));
+  return Buffer.concat([decipher.update(buf.subarray(IV_BYTES, buf.length - TAG_BYTES)), decipher.final()]);
+}

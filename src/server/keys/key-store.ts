@@ -1,0 +1,117 @@
+import { mkdir, open, readFile, rename, chmod, unlink } from "node:fs/promises";
+import { dirname, basename, join } from "node:path";
+import { randomBytes } from "node:crypto";
+import type { JWK } from "jose";
+
+/** SigningAlgorithm lists the JWS algorithms tokenkit signs with. */
+export type SigningAlgorithm = "EdDSA" | "ES256" | "RS256";
+
+/** SIGNING_ALGORITHMS is the verification allow-list: nothing else is accepted. */
+export const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ["EdDSA", "ES256", "RS256"];
+
+/**
+ * StoredKey is one signing key as persisted: a private and a public JWK plus
+ * its schedule. Times are Unix seconds.
+ */
+export interface StoredKey {
+  /** kid is the key id placed in every JWS header it signs. */
+  kid: string;
+  /** alg is the key's only algorithm; verification never accepts another. */
+  alg: SigningAlgorithm;
+  /** createdAt is when the key was generated (and published in the JWKS). */
+  createdAt: number;
+  /** activatesAt is when the key starts signing; until then it only verifies. */
+  activatesAt: number;
+  /** expiresAt is when the key stops verifying, once a newer key replaced it. */
+  expiresAt?: number;
+  /** privateJwk is the private key. */
+  privateJwk: JWK;
+  /** publicJwk is the public key, as published. */
+  publicJwk: JWK;
+}
+
+/**
+ * KeyStore persists the key ring so that restarts (and other instances) keep
+ * verifying old tokens. `save` replaces the whole set atomically.
+ */
+export interface KeyStore {
+  /** load returns every stored key (possibly none). */
+  load(): Promise<StoredKey[]>;
+  /** save atomically replaces the stored keys. */
+  save(keys: StoredKey[]): Promise<void>;
+}
+
+/**
+ * createMemoryKeyStore returns a {@link KeyStore} that lives in this process
+ * only: for tests and for `--store memory`.
+ */
+export function createMemoryKeyStore(): KeyStore {
+  let keys: StoredKey[] = [];
+  return {
+    load: async () => structuredClone(keys),
+    save: async (next) => {
+      keys = structuredClone(next);
+    },
+  };
+}
+
+/** FileKeyStoreOptions configures {@link createFileKeyStore}. */
+export interface FileKeyStoreOptions {
+  /** path is the JSON file holding the keys, e.g. `<data-dir>/keys.json`. Required. */
+  path: string;
+}
+
+/**
+ * createFileKeyStore returns a {@link KeyStore} backed by one JSON file with
+ * mode 0600 in a 0700 directory. Writes go to a temporary file that is
+ * fsync'd and renamed over the target, so a crash never leaves a truncated
+ * key file.
+ */
+export function createFileKeyStore(options: FileKeyStoreOptions): KeyStore {
+  if (typeof options?.path !== "string" || options.path === "") {
+    throw new TypeError('createFileKeyStore: option "path" must be a non-empty string');
+  }
+  const path = options.path;
+  return {
+    async load() {
+      let text: string;
+      try {
+        text = await readFile(path, "utf8");
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+          return [];
+        }
+        throw err;
+      }
+      const parsed = JSON.parse(text) as { version?: number; keys?: StoredKey[] };
+      if (parsed.version !== 1 || !Array.isArray(parsed.keys)) {
+        throw new Error(`key file ${path} has an unknown format`);
+      }
+      return parsed.keys;
+    },
+    async save(keys) {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+      const fh = await open(tmp, "wx", 0o600);
+      try {
+        await fh.writeFile(JSON.stringify({ version: 1, keys }, null, 2));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      try {
+        await rename(tmp, path);
+      } catch (err) {
+        await unlink(tmp).catch(() => {});
+        throw err;
+      }
+      await chmod(path, 0o600);
+      const dir = await open(dirname(path), "r");
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    },
+  };
+}

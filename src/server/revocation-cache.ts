@@ -1,0 +1,134 @@
+import { systemClock, type Clock, type ClockTimer } from "../lib/clock.js";
+import type { Logger } from "../lib/logger.js";
+import type { FamilyStore } from "./store/family-store.js";
+
+/**
+ * RevocationCache answers "is this family revoked?" on every authenticated
+ * call without touching the store: an in-memory set of recently revoked
+ * families, updated at once for revocations made in this process and by
+ * polling the store for revocations made by other instances.
+ */
+export interface RevocationCache {
+  /** isRevoked reports whether the family `sid` is known to be revoked. */
+  isRevoked(sid: string): boolean;
+  /** add records revocations made in this process, effective immediately. */
+  add(sids: readonly string[], revokedAt: number): void;
+  /** ready resolves after the first load from the store. */
+  readonly ready: Promise<void>;
+  /** sync polls the store once now (the timer does it every `pollIntervalMs`). */
+  sync(): Promise<void>;
+  /** size is the number of revoked families held. */
+  readonly size: number;
+  /** close stops polling. */
+  close(): void;
+}
+
+/** RevocationCacheOptions configures {@link createRevocationCache}. */
+export interface RevocationCacheOptions {
+  /** store is polled for revocations. Required. */
+  store: FamilyStore;
+  /**
+   * pollIntervalMs is how often the store is polled for revocations made by
+   * other instances; the staleness bound across instances is about this.
+   * @default 1000 — well inside the 5 s bound of DESIGN §4.
+   */
+  pollIntervalMs?: number;
+  /**
+   * retainSeconds is how long a revoked family is remembered: no access token
+   * lives longer than the maximum access TTL, so nothing older matters.
+   * @default 86 460 — the 24 h access-token ceiling plus 60 s tolerance.
+   */
+  retainSeconds?: number;
+  /** clock supplies the time. @default systemClock */
+  clock?: Clock;
+  /** logger receives poll failures. @default none */
+  logger?: Logger;
+}
+
+/**
+ * createRevocationCache returns a {@link RevocationCache} that starts polling
+ * `store` at once (timers are `unref`'d; `close()` stops them).
+ */
+export function createRevocationCache(options: RevocationCacheOptions): RevocationCache {
+  if (options?.store === undefined) {
+    throw new TypeError('createRevocationCache: option "store" is required');
+  }
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  if (!Number.isFinite(pollIntervalMs) || pollIntervalMs <= 0) {
+    throw new TypeError('createRevocationCache: option "pollIntervalMs" must be a positive number');
+  }
+  const retainSeconds = options.retainSeconds ?? 86_460;
+  if (!Number.isFinite(retainSeconds) || retainSeconds <= 0) {
+    throw new TypeError('createRevocationCache: option "retainSeconds" must be a positive number');
+  }
+  const { store, logger } = options;
+  const clock = options.clock ?? systemClock;
+  const revoked = new Map<string, number>();
+  let cursor = Math.floor(clock.now() / 1000) - retainSeconds;
+  let timer: ClockTimer | undefined;
+  let closed = false;
+  let inFlight: Promise<void> | undefined;
+
+  function prune(now: number): void {
+    const horizon = now - retainSeconds;
+    for (const [sid, at] of revoked) {
+      if (at < horizon) {
+        revoked.delete(sid);
+      }
+    }
+  }
+
+  async function poll(): Promise<void> {
+    const rows = await store.revocationsSince(cursor);
+    for (const r of rows) {
+      revoked.set(r.sid, r.revokedAt);
+      // Re-read the last second next time: a revocation committed later in the same second is not missed.
+      cursor = Math.max(cursor, r.revokedAt);
+    }
+    prune(Math.floor(clock.now() / 1000));
+  }
+
+  function sync(): Promise<void> {
+    inFlight ??= poll().finally(() => {
+      inFlight = undefined;
+    });
+    return inFlight;
+  }
+
+  function arm(): void {
+    if (closed) {
+      return;
+    }
+    timer = clock.setTimeout(() => {
+      sync()
+        .catch((err: unknown) => logger?.warn?.("tokenkit: revocation poll failed; serving the last known revocations", err))
+        .finally(arm);
+    }, pollIntervalMs);
+  }
+
+  const ready = sync();
+  ready.then(arm, (err: unknown) => {
+    logger?.warn?.("tokenkit: initial revocation load failed", err);
+    arm();
+  });
+
+  return {
+    isRevoked: (sid) => revoked.has(sid),
+    add(sids, revokedAt) {
+      for (const sid of sids) {
+        revoked.set(sid, revokedAt);
+      }
+    },
+    ready: ready.catch(() => {}),
+    sync,
+    get size() {
+      return revoked.size;
+    },
+    close() {
+      closed = true;
+      if (timer !== undefined) {
+        clock.clearTimeout(timer);
+      }
+    },
+  };
+}

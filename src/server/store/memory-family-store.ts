@@ -1,0 +1,131 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type {
+  FamilyRecord,
+  FamilyStore,
+  RefreshRecord,
+  Revocation,
+  RevokeReason,
+  RotateResult,
+} from "./family-store.js";
+
+/**
+ * createMemoryFamilyStore returns a {@link FamilyStore} held in this process:
+ * for tests, single-process development and `tokenkit serve --store memory`.
+ * Every method runs synchronously inside its promise, so each call is atomic
+ * with respect to the others.
+ */
+export function createMemoryFamilyStore(): FamilyStore {
+  const families = new Map<string, FamilyRecord>();
+  const children = new Map<string, string[]>();
+  const tokens = new Map<string, RefreshRecord>();
+  let closed = false;
+
+  function check(): void {
+    if (closed) {
+      throw new ConnectError("memory token store is closed", Code.Unavailable);
+    }
+  }
+
+  function revoke(sid: string, now: number, reason: RevokeReason): string[] {
+    const out: string[] = [];
+    const stack: [string, RevokeReason][] = [[sid, reason]];
+    while (stack.length > 0) {
+      const [s, r] = stack.pop()!;
+      const f = families.get(s);
+      if (f === undefined) {
+        continue;
+      }
+      if (f.revokedAt === undefined) {
+        f.revokedAt = now;
+        f.revokeReason = r;
+        out.push(s);
+      }
+      for (const c of children.get(s) ?? []) {
+        stack.push([c, "parent_revoked"]);
+      }
+    }
+    return out;
+  }
+
+  return {
+    async createFamily(family, first) {
+      check();
+      if (families.has(family.sid) || tokens.has(first.hash)) {
+        throw new ConnectError("family or refresh token already exists", Code.AlreadyExists);
+      }
+      families.set(family.sid, structuredClone(family));
+      if (family.parentSid !== undefined) {
+        children.set(family.parentSid, [...(children.get(family.parentSid) ?? []), family.sid]);
+      }
+      tokens.set(first.hash, { ...first, generation: 0 });
+    },
+    async getFamily(sid) {
+      check();
+      const f = families.get(sid);
+      return f === undefined ? undefined : structuredClone(f);
+    },
+    async rotate({ presentedHash, now, graceSeconds, successor }): Promise<RotateResult> {
+      check();
+      const t = tokens.get(presentedHash);
+      if (t === undefined) {
+        return { kind: "unknown" };
+      }
+      const family = families.get(t.sid)!;
+      if (family.revokedAt !== undefined) {
+        return { kind: "revoked", reason: family.revokeReason ?? "revoked" };
+      }
+      if (t.spentAt === undefined) {
+        if (successor === undefined) {
+          return { kind: "current", family: structuredClone(family) };
+        }
+        if (tokens.has(successor.record.hash)) {
+          throw new ConnectError("successor refresh token already exists", Code.Aborted);
+        }
+        t.spentAt = now;
+        t.successorHash = successor.record.hash;
+        t.successorBox = successor.box;
+        tokens.set(successor.record.hash, { ...successor.record, generation: t.generation + 1 });
+        return { kind: "rotated", generation: t.generation + 1 };
+      }
+      const next = t.successorHash === undefined ? undefined : tokens.get(t.successorHash);
+      if (
+        graceSeconds > 0 &&
+        now - t.spentAt <= graceSeconds &&
+        t.successorBox !== undefined &&
+        next !== undefined &&
+        next.spentAt === undefined
+      ) {
+        return { kind: "grace", box: t.successorBox };
+      }
+      return { kind: "reused", revokedSids: revoke(t.sid, now, "reused") };
+    },
+    async revokeFamily(sid, now, reason) {
+      check();
+      return revoke(sid, now, reason);
+    },
+    async revocationsSince(since): Promise<Revocation[]> {
+      check();
+      return [...families.values()]
+        .filter((f) => f.revokedAt !== undefined && f.revokedAt >= since)
+        .map((f) => ({ sid: f.sid, revokedAt: f.revokedAt! }))
+        .sort((a, b) => a.revokedAt - b.revokedAt);
+    },
+    async purge(now, boxBefore) {
+      check();
+      let n = 0;
+      for (const [hash, t] of tokens) {
+        if (t.expiresAt < now) {
+          tokens.delete(hash);
+          n++;
+        } else if (t.successorBox !== undefined && t.spentAt !== undefined && t.spentAt < boxBefore) {
+          delete t.successorBox;
+          n++;
+        }
+      }
+      return n;
+    },
+    async close() {
+      closed = true;
+    },
+  };
+}
