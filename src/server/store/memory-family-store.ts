@@ -51,7 +51,7 @@ export function createMemoryFamilyStore(): FamilyStore {
     async createFamily(family, first) {
       check();
       if (families.has(family.sid) || tokens.has(first.hash)) {
-        throw new ConnectError("family or refresh token already exists", Code.AlreadyExists);
+        throw new ConnectError("memory token store: duplicate key during createFamily; retry", Code.Aborted);
       }
       families.set(family.sid, structuredClone(family));
       if (family.parentSid !== undefined) {

@@ -1,0 +1,215 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import Database from "better-sqlite3";
+import { closeSync, mkdirSync, openSync } from "node:fs";
+import { dirname } from "node:path";
+import type {
+  ActorClaim,
+  FamilyRecord,
+  FamilyStore,
+  Revocation,
+  RevokeReason,
+  RotateResult,
+} from "./family-store.js";
+import { migrateSqlite } from "./sqlite-migrations.js";
+import { storeUnavailable } from "./store-errors.js";
+
+/** SqliteFamilyStoreOptions configures {@link createSqliteFamilyStore}. */
+export interface SqliteFamilyStoreOptions {
+  /** path is the database file (created with mode 0600, its directory 0700). Required. */
+  path: string;
+  /**
+   * busyTimeoutMs is how long a write waits for another connection's lock
+   * before failing with `Unavailable`.
+   * @default 5000
+   */
+  busyTimeoutMs?: number;
+}
+
+interface FamilyRow {
+  sid: string;
+  subject: string;
+  scopes: string;
+  audiences: string;
+  metadata: string;
+  actor: string | null;
+  access_ttl: number;
+  refresh_ttl: number;
+  created_at: number;
+  absolute_expires_at: number | null;
+  parent_sid: string | null;
+  revoked_at: number | null;
+  revoke_reason: string | null;
+}
+
+interface TokenRow {
+  hash: string;
+  sid: string;
+  generation: number;
+  spent_at: number | null;
+  successor_hash: string | null;
+  successor_box: Buffer | null;
+}
+
+function toFamily(r: FamilyRow): FamilyRecord {
+  const f: FamilyRecord = {
+    sid: r.sid,
+    subject: r.subject,
+    scopes: JSON.parse(r.scopes) as string[],
+    audiences: JSON.parse(r.audiences) as string[],
+    metadata: JSON.parse(r.metadata) as Record<string, string>,
+    accessTtlSeconds: r.access_ttl,
+    refreshTtlSeconds: r.refresh_ttl,
+    createdAt: r.created_at,
+  };
+  if (r.actor !== null) f.actor = JSON.parse(r.actor) as ActorClaim;
+  if (r.absolute_expires_at !== null) f.absoluteExpiresAt = r.absolute_expires_at;
+  if (r.parent_sid !== null) f.parentSid = r.parent_sid;
+  if (r.revoked_at !== null) f.revokedAt = r.revoked_at;
+  if (r.revoke_reason !== null) f.revokeReason = r.revoke_reason as RevokeReason;
+  return f;
+}
+
+/**
+ * createSqliteFamilyStore returns a {@link FamilyStore} in one SQLite file
+ * (better-sqlite3): WAL journal with `synchronous = NORMAL` (a crash or kill
+ * loses at most the last commits, never consistency), foreign keys on,
+ * versioned migrations, statements prepared once. Each rotation is one
+ * `BEGIN IMMEDIATE` transaction doing a compare-and-swap on the presented
+ * hash, so several processes sharing the file still rotate a token once.
+ */
+export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): FamilyStore {
+  if (typeof options?.path !== "string" || options.path === "") {
+    throw new TypeError('createSqliteFamilyStore: option "path" must be a non-empty string');
+  }
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+    throw new TypeError('createSqliteFamilyStore: option "busyTimeoutMs" must be a non-negative integer');
+  }
+  const { path } = options;
+  if (path !== ":memory:") {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    closeSync(openSync(path, "a", 0o600));
+  }
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  db.pragma("foreign_keys = ON");
+  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+  migrateSqlite(db, path);
+
+  const insertFamily = db.prepare(
+    `INSERT INTO families (sid, subject, scopes, audiences, metadata, actor, access_ttl, refresh_ttl, created_at, absolute_expires_at, parent_sid, revoked_at, revoke_reason)
+     VALUES (@sid, @subject, @scopes, @audiences, @metadata, @actor, @access_ttl, @refresh_ttl, @created_at, @absolute_expires_at, @parent_sid, NULL, NULL)`,
+  );
+  const insertToken = db.prepare(
+    `INSERT INTO refresh_tokens (hash, sid, generation, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+  );
+  const selectFamily = db.prepare(`SELECT * FROM families WHERE sid = ?`);
+  const selectToken = db.prepare(
+    `SELECT hash, sid, generation, spent_at, successor_hash, successor_box FROM refresh_tokens WHERE hash = ?`,
+  );
+  const selectSpent = db.prepare(`SELECT spent_at FROM refresh_tokens WHERE hash = ?`).pluck();
+  const spend = db.prepare(
+    `UPDATE refresh_tokens SET spent_at = ?, successor_hash = ?, successor_box = ? WHERE hash = ? AND spent_at IS NULL`,
+  );
+  const revokeTree = db.prepare(
+    `WITH RECURSIVE tree(sid) AS (SELECT ? UNION SELECT f.sid FROM families f JOIN tree t ON f.parent_sid = t.sid)
+     UPDATE families SET revoked_at = ?, revoke_reason = CASE WHEN sid = ? THEN ? ELSE 'parent_revoked' END
+     WHERE sid IN (SELECT sid FROM tree) AND revoked_at IS NULL RETURNING sid`,
+  ).pluck();
+  const selectRevocations = db.prepare(
+    `SELECT sid, revoked_at AS revokedAt FROM families WHERE revoked_at >= ? ORDER BY revoked_at, sid`,
+  );
+  const deleteExpired = db.prepare(`DELETE FROM refresh_tokens WHERE expires_at < ?`);
+  const dropBoxes = db.prepare(
+    `UPDATE refresh_tokens SET successor_box = NULL WHERE successor_box IS NOT NULL AND spent_at < ?`,
+  );
+
+  function revoke(sid: string, now: number, reason: RevokeReason): string[] {
+    return revokeTree.all(sid, now, sid, reason) as string[];
+  }
+
+  const rotateTx = db.transaction((input: Parameters<FamilyStore["rotate"]>[0]): RotateResult => {
+    const { presentedHash, now, graceSeconds, successor } = input;
+    const t = selectToken.get(presentedHash) as TokenRow | undefined;
+    if (t === undefined) {
+      return { kind: "unknown" };
+    }
+    const fam = selectFamily.get(t.sid) as FamilyRow;
+    if (fam.revoked_at !== null) {
+      return { kind: "revoked", reason: (fam.revoke_reason ?? "revoked") as RevokeReason };
+    }
+    if (t.spent_at === null) {
+      if (successor === undefined) {
+        return { kind: "current", family: toFamily(fam) };
+      }
+      const { record, box } = successor;
+      if (spend.run(now, record.hash, Buffer.from(box), presentedHash).changes !== 1) {
+        // Unreachable inside an IMMEDIATE transaction; kept as the CAS guard.
+        throw new Error("rotation compare-and-swap failed");
+      }
+      insertToken.run(record.hash, record.sid, t.generation + 1, record.issuedAt, record.expiresAt);
+      return { kind: "rotated", generation: t.generation + 1 };
+    }
+    const successorSpent = t.successor_hash === null ? undefined : selectSpent.get(t.successor_hash);
+    if (
+      graceSeconds > 0 &&
+      now - t.spent_at <= graceSeconds &&
+      t.successor_box !== null &&
+      successorSpent === null
+    ) {
+      return { kind: "grace", box: new Uint8Array(t.successor_box) };
+    }
+    return { kind: "reused", revokedSids: revoke(t.sid, now, "reused") };
+  });
+
+  const createTx = db.transaction((family: FamilyRecord, first: Parameters<FamilyStore["createFamily"]>[1]) => {
+    insertFamily.run({
+      sid: family.sid,
+      subject: family.subject,
+      scopes: JSON.stringify(family.scopes),
+      audiences: JSON.stringify(family.audiences),
+      metadata: JSON.stringify(family.metadata),
+      actor: family.actor === undefined ? null : JSON.stringify(family.actor),
+      access_ttl: family.accessTtlSeconds,
+      refresh_ttl: family.refreshTtlSeconds,
+      created_at: family.createdAt,
+      absolute_expires_at: family.absoluteExpiresAt ?? null,
+      parent_sid: family.parentSid ?? null,
+    });
+    insertToken.run(first.hash, first.sid, 0, first.issuedAt, first.expiresAt);
+  });
+
+  const revokeTx = db.transaction(revoke);
+  const purgeTx = db.transaction((now: number, boxBefore: number) => deleteExpired.run(now).changes + dropBoxes.run(boxBefore).changes);
+
+  function run<T>(operation: string, fn: () => T): Promise<T> {
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "SQLITE_CONSTRAINT_UNIQUE") {
+        return Promise.reject(new ConnectError(`SQLite token store: duplicate key during ${operation}; retry`, Code.Aborted, undefined, undefined, err));
+      }
+      return Promise.reject(storeUnavailable("SQLite", operation, err));
+    }
+  }
+
+  return {
+    createFamily: (family, first) => run("createFamily", () => createTx.immediate(family, first)),
+    getFamily: (sid) =>
+      run("getFamily", () => {
+        const r = selectFamily.get(sid) as FamilyRow | undefined;
+        return r === undefined ? undefined : toFamily(r);
+      }),
+    rotate: (input) => run("rotate", () => rotateTx.immediate(input)),
+    revokeFamily: (sid, now, reason) => run("revokeFamily", () => revokeTx.immediate(sid, now, reason)),
+    revocationsSince: (since) => run("revocationsSince", () => selectRevocations.all(since) as Revocation[]),
+    purge: (now, boxBefore) => run("purge", () => purgeTx.immediate(now, boxBefore)),
+    close: async () => {
+      if (db.open) {
+        db.close();
+      }
+    },
+  };
+}
