@@ -56,3 +56,16 @@ export function createManualClock(startMs = Date.UTC(2026, 0, 1)): ManualClock {
     },
   };
 }
+
+/**
+ * until yields to the event loop (no timers, no sleeping) until `condition`
+ * holds, for at most `maxTurns` turns: for work that completes through real
+ * async I/O such as WebCrypto signatures in an in-process server.
+ */
+export async function until(condition: () => boolean, maxTurns = 2000): Promise<void> {
+  for (let i = 0; i < maxTurns; i++) {
+    if (condition()) return;
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error("condition not reached");
+}

@@ -1,4 +1,4 @@
-import { createClient, createRouterTransport, type Client, type Transport } from "@connectrpc/connect";
+import { createClient, createRouterTransport, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { HeartbeatService } from "../../gen/tokenkit/v1/heartbeat_service_pb.js";
 import { TokenService } from "../../gen/tokenkit/v1/token_service_pb.js";
 import { createBearerAuthInterceptor, claimsKey } from "../../src/server/bearer-auth-interceptor.js";
@@ -31,9 +31,17 @@ export interface TokenServerFixture {
 }
 
 export async function createTokenServerFixture(
-  opts: Partial<TokenServiceOptions> & { algorithm?: SigningAlgorithm; store?: FamilyStore } = {},
+  opts: Partial<TokenServiceOptions> & {
+    algorithm?: SigningAlgorithm;
+    store?: FamilyStore;
+    /** interceptors wrap every server call (fault injection, counting). */
+    interceptors?: Interceptor[];
+    /** clientInterceptors run on the client side of the in-process transport. */
+    clientInterceptors?: Interceptor[];
+    clock?: ManualClock;
+  } = {},
 ): Promise<TokenServerFixture> {
-  const clock = createManualClock();
+  const clock = opts.clock ?? createManualClock();
   const keyRing = await createKeyRing({ store: createMemoryKeyStore(), algorithm: opts.algorithm, clock });
   const store = opts.store ?? createMemoryFamilyStore();
   const revocations = createRevocationCache({ store, clock });
@@ -42,7 +50,7 @@ export async function createTokenServerFixture(
   const transport = createRouterTransport((router) => {
     router.service(
       TokenService,
-      createTokenService({ store, keyRing, issuer: ISSUER, adminKey: ADMIN_KEY, revocations, clock, ...opts }),
+      createTokenService({ store, keyRing, issuer: ISSUER, adminKey: ADMIN_KEY, revocations, ...opts, clock }),
     );
     router.service(
       HeartbeatService,
@@ -54,7 +62,9 @@ export async function createTokenServerFixture(
         },
       },
       {
+        // Service options replace the router's interceptors, so repeat them here.
         interceptors: [
+          ...(opts.interceptors ?? []),
           createBearerAuthInterceptor({
             verifier,
             revocations,
@@ -63,7 +73,7 @@ export async function createTokenServerFixture(
         ],
       },
     );
-  });
+  }, { router: { interceptors: opts.interceptors ?? [] }, transport: { interceptors: opts.clientInterceptors ?? [] } });
   const tokens = createClient(TokenService, transport);
   const heartbeat = createClient(HeartbeatService, transport);
   return {

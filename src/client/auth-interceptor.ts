@@ -1,0 +1,140 @@
+import { Code, ConnectError, type Interceptor, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
+import { createAsyncIterable } from "@connectrpc/connect/protocol";
+import { systemClock, type Clock } from "../lib/clock.js";
+import { skipAuthKey } from "./skip-auth.js";
+import type { TokenSource } from "./token-source.js";
+
+/** AuthInterceptorOptions configures {@link createAuthInterceptor}. */
+export interface AuthInterceptorOptions {
+  /**
+   * retryUnauthenticated retries a call once, with a refreshed token, when it
+   * fails with `Unauthenticated` (unary, and server-streaming before the
+   * first response message; never client or bidi streams).
+   * @default true
+   */
+  retryUnauthenticated?: boolean;
+  /** clock measures elapsed time so a retry carries only the remaining deadline. @default systemClock */
+  clock?: Clock;
+}
+
+const GRPC_TIMEOUT_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/** Copies `header` with the deadline headers reduced by `elapsedMs`, so a retry gets only the remaining time. */
+function retryHeader(header: Headers, token: string, elapsedMs: number): Headers {
+  const h = new Headers(header);
+  h.set("authorization", `Bearer ${token}`);
+  const connect = h.get("connect-timeout-ms");
+  if (connect !== null && /^\d+$/.test(connect)) {
+    h.set("connect-timeout-ms", String(Math.max(1, Number(connect) - elapsedMs)));
+  }
+  const grpc = /^(\d+)([HMSmun])$/.exec(h.get("grpc-timeout") ?? "");
+  if (grpc !== null) {
+    const ms = Number(grpc[1]) * GRPC_TIMEOUT_UNITS[grpc[2]!]!;
+    h.set("grpc-timeout", `${Math.max(1, Math.ceil(ms - elapsedMs))}m`);
+  }
+  return h;
+}
+
+function isUnauthenticated(err: unknown): boolean {
+  return ConnectError.from(err).code === Code.Unauthenticated;
+}
+
+/**
+ * createAuthInterceptor returns a Connect client interceptor that sends
+ * `authorization: Bearer <token>` from `source` on every call (on a copy of
+ * the request headers) and, when a call fails with `Unauthenticated`, asks
+ * the source for a new token — which refreshes only if the token that failed
+ * is still the current one — and retries exactly once with the identical
+ * request message and the remaining deadline. Unary calls and
+ * server-streaming calls that failed before their first response message are
+ * retried; client and bidi streams never are, since their input cannot be
+ * replayed. A call with the {@link skipAuthKey} context value is left alone.
+ */
+export function createAuthInterceptor(source: TokenSource, options: AuthInterceptorOptions = {}): Interceptor {
+  if (source === undefined || typeof source.getToken !== "function") {
+    throw new TypeError("createAuthInterceptor: the first argument must be a TokenSource");
+  }
+  const retry = options.retryUnauthenticated ?? true;
+  const clock = options.clock ?? systemClock;
+
+  return (next) => async (req) => {
+    if (req.contextValues.get(skipAuthKey)) {
+      return next(req);
+    }
+    const started = clock.now();
+    const token = source.peekToken() ?? (await source.getToken({ signal: req.signal }));
+    const header = new Headers(req.header);
+    header.set("authorization", `Bearer ${token}`);
+
+    /** The token to retry with, or the original error when there is none. */
+    const renew = async (err: unknown): Promise<string> => {
+      if (req.signal.aborted) {
+        throw err;
+      }
+      return source.getToken({ forceRefresh: true, failedToken: token, signal: req.signal });
+    };
+
+    if (!req.stream) {
+      if (!retry) {
+        return next({ ...req, header });
+      }
+      try {
+        return await next({ ...req, header });
+      } catch (err) {
+        if (!isUnauthenticated(err)) {
+          throw err;
+        }
+        const fresh = await renew(err);
+        return next({ ...req, header: retryHeader(req.header, fresh, clock.now() - started) });
+      }
+    }
+
+    if (!retry || req.method.methodKind !== "server_streaming") {
+      return next({ ...req, header });
+    }
+    // Server streaming: the input is one message in a one-shot iterable; keep it to re-supply it on retry.
+    const input: unknown[] = [];
+    for await (const m of req.message) {
+      input.push(m);
+    }
+    const attempt = (h: Headers) =>
+      next({ ...req, header: h, message: createAsyncIterable(input) } as StreamRequest) as Promise<StreamResponse>;
+
+    let first: StreamResponse;
+    try {
+      first = await attempt(header);
+    } catch (err) {
+      if (!isUnauthenticated(err)) {
+        throw err;
+      }
+      return attempt(retryHeader(req.header, await renew(err), clock.now() - started));
+    }
+    let active = first;
+    async function* messages(): AsyncGenerator<unknown> {
+      const it = first.message[Symbol.asyncIterator]();
+      let delivered = false;
+      let failure: unknown;
+      try {
+        for (;;) {
+          const r = await it.next();
+          if (r.done) {
+            return;
+          }
+          delivered = true;
+          yield r.value;
+        }
+      } catch (err) {
+        if (delivered || !isUnauthenticated(err)) {
+          throw err;
+        }
+        failure = err;
+      }
+      active = await attempt(retryHeader(req.header, await renew(failure), clock.now() - started));
+      yield* active.message;
+    }
+    return Object.defineProperties({ ...first, message: messages() } as StreamResponse, {
+      header: { get: () => active.header, enumerable: true },
+      trailer: { get: () => active.trailer, enumerable: true },
+    });
+  };
+}

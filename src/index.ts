@@ -1,0 +1,43 @@
+/**
+ * tokenkit — keep long-running ConnectRPC clients authenticated. This entry
+ * runs anywhere (browser, Node, Deno, workers): it imports nothing from Node.
+ *
+ * @module
+ */
+export { createTokenSource, isSessionExpired, isTerminalRefreshError } from "./client/token-source.js";
+export type {
+  TokenSource,
+  TokenSourceOptions,
+  TokenSourceState,
+  GetTokenOptions,
+  RefreshFunction,
+} from "./client/token-source.js";
+export { createAuthInterceptor } from "./client/auth-interceptor.js";
+export type { AuthInterceptorOptions } from "./client/auth-interceptor.js";
+export { skipAuthKey } from "./client/skip-auth.js";
+export { createTokenServiceRefresher, tokenPairToStoredToken } from "./client/token-service-refresher.js";
+export type { TokenServiceRefresherOptions } from "./client/token-service-refresher.js";
+export { backoffDelay, isUsable, normalizeRefreshPolicy, refreshPoint } from "./client/refresh-policy.js";
+export type { BackoffOptions, RefreshPolicy, RefreshPolicyOptions } from "./client/refresh-policy.js";
+export { fingerprint } from "./client/token-events.js";
+export type { RefreshCause, RefreshOutcome, TokenSourceEvent } from "./client/token-events.js";
+export type { StoredToken, TokenStore } from "./client/token-store.js";
+export { authError, authErrorReason, AuthErrorReason } from "./auth-error.js";
+export { systemClock } from "./lib/clock.js";
+export type { Clock, ClockTimer } from "./lib/clock.js";
+export type { Logger } from "./lib/logger.js";
+// The wire contract, so applications need no second import for the generated types.
+export {
+  TokenService,
+  TokenPairSchema,
+  IssueTokenRequestSchema,
+  RefreshTokenRequestSchema,
+  RevokeTokenRequestSchema,
+  ExchangeTokenRequestSchema,
+} from "../gen/tokenkit/v1/token_service_pb.js";
+export type { TokenPair } from "../gen/tokenkit/v1/token_service_pb.js";
+export { AuthErrorDetailSchema } from "../gen/tokenkit/v1/auth_error_pb.js";
+export type { AuthErrorDetail } from "../gen/tokenkit/v1/auth_error_pb.js";
+export { HeartbeatService } from "../gen/tokenkit/v1/heartbeat_service_pb.js";
+export { EventService, EventSchema } from "../gen/tokenkit/v1/event_service_pb.js";
+export type { Event } from "../gen/tokenkit/v1/event_service_pb.js";
