@@ -62,7 +62,7 @@ export function createManualClock(startMs = Date.UTC(2026, 0, 1)): ManualClock {
  * holds, for at most `maxTurns` turns: for work that completes through real
  * async I/O such as WebCrypto signatures in an in-process server.
  */
-export async function until(condition: () => boolean, maxTurns = 2000): Promise<void> {
+export async function until(condition: () => boolean, maxTurns = 200_000): Promise<void> {
   for (let i = 0; i < maxTurns; i++) {
     if (condition()) return;
     await new Promise((r) => setImmediate(r));
