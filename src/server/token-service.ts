@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { decodeProtectedHeader } from "jose";
+import { decodeProtectedHeader, type JWTPayload } from "jose";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { AuthErrorReason } from "../../gen/tokenkit/v1/auth_error_pb.js";
 import {
@@ -13,6 +13,7 @@ import { authError } from "../auth-error.js";
 import { systemClock, type Clock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { authenticateBearer, requireScopes, toAuthError } from "./bearer.js";
+import { createFamilyCache } from "./family-cache.js";
 import { hashToken, openForToken, sealForToken } from "./grace-box.js";
 import { createAccessTokenVerifier } from "./jwt/access-token-verifier.js";
 import {
@@ -147,6 +148,8 @@ export function createTokenService(options: TokenServiceOptions): ServiceImpl<ty
   const verifyRefresh = createTokenVerifier({ keys: keyRing, typ: REFRESH_TOKEN_TYPE, issuer, audience: rtAudience, clockToleranceSeconds: tolerance, clock });
   const verifyAccess = createAccessTokenVerifier({ keys: keyRing, issuer, audience, clockToleranceSeconds: tolerance, clock });
   const nowSeconds = () => Math.floor(clock.now() / 1000);
+  // Immutable family fields, so the common rotation is one store round trip.
+  const families = createFamilyCache(10_000);
   const newId = () => randomBytes(16).toString("base64url");
 
   /** Signs a new pair for `family` at `now` and returns it with the refresh record to store. */
@@ -229,6 +232,7 @@ export function createTokenService(options: TokenServiceOptions): ServiceImpl<ty
   async function startFamily(family: FamilyRecord, now: number): Promise<TokenPair> {
     const { pair, record } = await mint(family, now);
     await store.createFamily(family, record);
+    families.set(family);
     return pair;
   }
 
@@ -329,8 +333,9 @@ export function createTokenService(options: TokenServiceOptions): ServiceImpl<ty
       if (token === "") {
         throw new ConnectError("refresh_token is required", Code.InvalidArgument);
       }
+      let claims: JWTPayload;
       try {
-        await verifyRefresh(token);
+        claims = await verifyRefresh(token);
       } catch (err) {
         if (err instanceof TokenVerificationError && err.reason === AuthErrorReason.TOKEN_EXPIRED) {
           throw authError(AuthErrorReason.SESSION_EXPIRED, "refresh token has expired; a new login is needed");
@@ -339,11 +344,15 @@ export function createTokenService(options: TokenServiceOptions): ServiceImpl<ty
       }
       const presentedHash = hashToken(token);
       const now = nowSeconds();
-      const probe = await store.rotate({ presentedHash, now, graceSeconds: grace });
-      if (probe.kind !== "current") {
-        return { tokenPair: await outcome(token, probe, now) };
+      let family = typeof claims.sid === "string" ? families.get(claims.sid) : undefined;
+      if (family === undefined) {
+        const probe = await store.rotate({ presentedHash, now, graceSeconds: grace });
+        if (probe.kind !== "current") {
+          return { tokenPair: await outcome(token, probe, now) };
+        }
+        family = probe.family;
+        families.set(family);
       }
-      const family = probe.family;
       if (family.absoluteExpiresAt !== undefined && now >= family.absoluteExpiresAt) {
         throw authError(AuthErrorReason.SESSION_EXPIRED, "the session reached its absolute lifetime; a new login is needed");
       }
