@@ -9,8 +9,11 @@ export interface LoopbackServer {
   close(): Promise<void>;
 }
 
-export async function startLoopbackServer(routes: (router: ConnectRouter) => void): Promise<LoopbackServer> {
-  const server: Http2Server = createServer(connectNodeAdapter({ routes }));
+export async function startLoopbackServer(
+  routes: (router: ConnectRouter) => void,
+  fallback?: Parameters<typeof connectNodeAdapter>[0]["fallback"],
+): Promise<LoopbackServer> {
+  const server: Http2Server = createServer(connectNodeAdapter({ routes, fallback }));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   const sessions = new Set<import("node:http2").ServerHttp2Session>();

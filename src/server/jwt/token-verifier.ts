@@ -1,4 +1,5 @@
 import {
+  createRemoteJWKSet,
   decodeProtectedHeader,
   errors as joseErrors,
   jwtVerify,
@@ -31,8 +32,23 @@ export type KeySource = KeyRing | JWTVerifyGetKey;
 
 /** TokenVerifierOptions configures {@link createTokenVerifier}. */
 export interface TokenVerifierOptions {
-  /** keys resolves verification keys: a {@link KeyRing} (inline, never fetched) or a jose resolver such as `createRemoteJWKSet(url)`. Required. */
-  keys: KeySource;
+  /**
+   * keys resolves verification keys: a {@link KeyRing} (inline, never fetched) or a jose resolver
+   * such as `createRemoteJWKSet(url)`. Exactly one of `keys` and `jwksUrl` is required.
+   */
+  keys?: KeySource;
+  /**
+   * jwksUrl fetches verification keys from a token server's `/.well-known/jwks.json`, cached by
+   * jose's `createRemoteJWKSet` (one shared fetch, refetched on an unknown `kid` at most every 30 s,
+   * cache 10 min). Use it in a server that is not the token server.
+   */
+  jwksUrl?: string | URL;
+  /**
+   * jwksCooldownMs is the least time between two JWKS fetches caused by unknown `kid`s, so a
+   * flood of forged kids cannot turn into a flood of fetches. Only with `jwksUrl`.
+   * @default 30 000
+   */
+  jwksCooldownMs?: number;
   /** typ is the exact JWS `typ` required (`at+jwt` or `rt+jwt`). Required. */
   typ: string;
   /** issuer is the required `iss`. Required. */
@@ -70,9 +86,25 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
  * accepted as a bearer and an access token from being accepted as a refresh token.
  */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
-  const { keys, typ, issuer, audience } = options;
-  if (keys === undefined || keys === null) {
-    throw new TypeError('createTokenVerifier: option "keys" is required');
+  const { typ, issuer, audience } = options;
+  if ((options.keys === undefined) === (options.jwksUrl === undefined)) {
+    throw new TypeError('createTokenVerifier: exactly one of the options "keys" and "jwksUrl" is required');
+  }
+  let keys: KeySource;
+  if (options.jwksUrl !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(options.jwksUrl);
+    } catch {
+      throw new TypeError('createTokenVerifier: option "jwksUrl" must be an absolute URL');
+    }
+    const cooldownDuration = options.jwksCooldownMs ?? 30_000;
+    if (!Number.isFinite(cooldownDuration) || cooldownDuration < 0) {
+      throw new TypeError('createTokenVerifier: option "jwksCooldownMs" must be a non-negative number');
+    }
+    keys = createRemoteJWKSet(url, { cooldownDuration });
+  } else {
+    keys = options.keys!;
   }
   for (const [name, v] of [["typ", typ], ["issuer", issuer]] as const) {
     if (typeof v !== "string" || v === "") {
@@ -176,8 +208,8 @@ function mapJoseError(err: unknown): TokenVerificationError {
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) {
     return new TokenVerificationError(AuthErrorReason.TOKEN_MALFORMED, "token is malformed", { cause: err });
   }
-  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) {
-    // The key source failed, not the caller: the bearer interceptor maps this to Unavailable.
+  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || !(err instanceof joseErrors.JOSEError)) {
+    // The key source failed (a JWKS fetch, not the caller): the bearer interceptor maps this to Unavailable.
     return new TokenVerificationError(AuthErrorReason.UNSPECIFIED, "verification keys are unavailable", { cause: err });
   }
   return new TokenVerificationError(AuthErrorReason.TOKEN_INVALID, "token does not verify", { cause: err });
