@@ -1,0 +1,14 @@
+// npm run bench [-- --quick]: runs every benchmark row and writes bench/results.json.
+import { clientRows } from "./client.js";
+import { report } from "./lib.js";
+import { serverRows } from "./server.js";
+import { verifyRows } from "./verify.js";
+
+const quick = process.argv.includes("--quick");
+const out = process.argv.find((a) => a.startsWith("--out="))?.slice(6) ?? new URL("./results.json", import.meta.url).pathname;
+const rows = [
+  ...(await clientRows({ quick })),
+  ...(await serverRows({ quick, store: process.env.BENCH_STORE ?? "sqlite" })),
+  ...(await verifyRows({ quick })),
+];
+report(rows, out);
