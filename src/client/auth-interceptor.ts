@@ -57,40 +57,48 @@ export function createAuthInterceptor(source: TokenSource, options: AuthIntercep
   const retry = options.retryUnauthenticated ?? true;
   const clock = options.clock ?? systemClock;
 
-  return (next) => async (req) => {
+  return (next) => (req) => {
     if (req.contextValues.get(skipAuthKey)) {
       return next(req);
     }
-    const started = clock.now();
-    const token = source.peekToken() ?? (await source.getToken({ signal: req.signal }));
-    const header = new Headers(req.header);
-    header.set("authorization", `Bearer ${token}`);
+    const token = source.peekToken();
+    return token === undefined ? source.getToken({ signal: req.signal }).then((t) => call(next, req, t)) : call(next, req, token);
+  };
 
-    /** The token to retry with, or the original error when there is none. */
-    const renew = async (err: unknown): Promise<string> => {
-      if (req.signal.aborted) {
-        throw err;
-      }
-      return source.getToken({ forceRefresh: true, failedToken: token, signal: req.signal });
-    };
+  function call(next: Parameters<Interceptor>[0], req: Parameters<ReturnType<Interceptor>>[0], token: string): ReturnType<ReturnType<Interceptor>> {
+    const started = clock.now();
+    // connect-es builds a new Headers object for every call, so this changes no caller's object;
+    // a retry gets a copy of it (retryHeader).
+    req.header.set("authorization", `Bearer ${token}`);
+
+    /** The token to retry with; rethrows `err` when the call itself was cancelled. */
+    const renew = (err: unknown): Promise<string> =>
+      req.signal.aborted ? Promise.reject(err) : source.getToken({ forceRefresh: true, failedToken: token, signal: req.signal });
 
     if (!req.stream) {
       if (!retry) {
-        return next({ ...req, header });
+        return next(req);
       }
-      try {
-        return await next({ ...req, header });
-      } catch (err) {
+      // No async/await on the success path: the cached-token call costs no extra microtask hops.
+      return next(req).catch(async (err: unknown) => {
         if (!isUnauthenticated(err)) {
           throw err;
         }
         const fresh = await renew(err);
         return next({ ...req, header: retryHeader(req.header, fresh, clock.now() - started) });
-      }
+      });
     }
+    return callStream(next, req, started, renew);
+  }
 
+  async function callStream(
+    next: Parameters<Interceptor>[0],
+    req: StreamRequest,
+    started: number,
+    renew: (err: unknown) => Promise<string>,
+  ): Promise<StreamResponse> {
     if (!retry || req.method.methodKind !== "server_streaming") {
-      return next({ ...req, header });
+      return next(req) as Promise<StreamResponse>;
     }
     // Server streaming: the input is one message in a one-shot iterable; keep it to re-supply it on retry.
     const input: unknown[] = [];
@@ -102,7 +110,7 @@ export function createAuthInterceptor(source: TokenSource, options: AuthIntercep
 
     let first: StreamResponse;
     try {
-      first = await attempt(header);
+      first = await attempt(req.header);
     } catch (err) {
       if (!isUnauthenticated(err)) {
         throw err;
@@ -136,5 +144,5 @@ export function createAuthInterceptor(source: TokenSource, options: AuthIntercep
       header: { get: () => active.header, enumerable: true },
       trailer: { get: () => active.trailer, enumerable: true },
     });
-  };
+  }
 }
