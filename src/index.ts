@@ -22,6 +22,9 @@ export type { BackoffOptions, RefreshPolicy, RefreshPolicyOptions } from "./clie
 export { fingerprint } from "./client/token-events.js";
 export type { RefreshCause, RefreshOutcome, TokenSourceEvent } from "./client/token-events.js";
 export type { StoredToken, TokenStore } from "./client/token-store.js";
+export { createMemoryTokenStore } from "./client/memory-token-store.js";
+export { createWebStorageTokenStore } from "./client/web-storage-token-store.js";
+export type { WebStorageTokenStoreOptions } from "./client/web-storage-token-store.js";
 export { authError, authErrorReason, AuthErrorReason } from "./auth-error.js";
 export { systemClock } from "./lib/clock.js";
 export type { Clock, ClockTimer } from "./lib/clock.js";

@@ -1,0 +1,12 @@
+/**
+ * tokenkit/node — token stores for Node clients: an atomic, 0600 file store
+ * with a cross-process lock, and an OS keyring store.
+ *
+ * @module
+ */
+export { createFileTokenStore, TokenStoreCorruptError } from "./file-token-store.js";
+export type { FileTokenStoreOptions } from "./file-token-store.js";
+export { acquireFileLock, FileLockError } from "./file-lock.js";
+export type { FileLockOptions } from "./file-lock.js";
+export { createKeyringTokenStore, KeyringUnavailableError } from "./keyring-token-store.js";
+export type { KeyringTokenStoreOptions } from "./keyring-token-store.js";
