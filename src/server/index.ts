@@ -32,3 +32,24 @@ export type {
   RevokeReason,
   ActorClaim,
 } from "./store/family-store.js";
+export { createTokenkitServer, KEYS_FILE_NAME, ADMIN_KEY_FILE_NAME } from "./serve/server.js";
+export type { TokenkitServer, TokenkitServerOptions } from "./serve/server.js";
+export { defineTokenkitService } from "./serve/service-registration.js";
+export type { TokenkitServiceRegistration, TokenkitServerContext } from "./serve/service-registration.js";
+export { listenDualProtocol, HTTP2_PREFACE } from "./serve/dual-protocol-listener.js";
+export type { DualProtocolListener, DualProtocolListenerOptions, DualProtocolRequestHandler } from "./serve/dual-protocol-listener.js";
+export { createTokenkitHandler } from "./serve/tokenkit-handler.js";
+export type { TokenkitHandlerOptions } from "./serve/tokenkit-handler.js";
+export { createHealthService } from "./serve/health-service.js";
+export type { HealthServiceOptions } from "./serve/health-service.js";
+export { createReflectionServiceV1, createReflectionServiceV1alpha } from "./serve/reflection-service.js";
+export type { ReflectionServiceOptions } from "./serve/reflection-service.js";
+export { createJwksHandler, JWKS_PATH } from "./serve/jwks-handler.js";
+export type { JwksHandlerOptions } from "./serve/jwks-handler.js";
+export { openFamilyStore, FAMILY_STORE_KINDS, SQLITE_FILE_NAME } from "./serve/family-store-selection.js";
+export type { FamilyStoreKind, FamilyStoreSelection } from "./serve/family-store-selection.js";
+export { loadOrCreateAdminKey, generateAdminKey } from "./serve/admin-key-file.js";
+export type { AdminKeyFile } from "./serve/admin-key-file.js";
+export { createMemoryFamilyStore } from "./store/memory-family-store.js";
+export { createSqliteFamilyStore } from "./store/sqlite-family-store.js";
+export type { SqliteFamilyStoreOptions } from "./store/sqlite-family-store.js";

@@ -1,0 +1,85 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readFile, stat } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { Logger } from "../../lib/logger.js";
+
+/** AdminKeyFile is the admin key read from, or generated into, a file. */
+export interface AdminKeyFile {
+  /** key is the admin key. Never log it. */
+  key: string;
+  /** path is the file holding it. */
+  path: string;
+  /** generated is true when the key was created just now. */
+  generated: boolean;
+}
+
+/**
+ * generateAdminKey returns a new admin key: 32 random bytes, base64url
+ * (43 characters, 256 bits of entropy).
+ */
+export function generateAdminKey(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+/**
+ * loadOrCreateAdminKey reads the admin key from `path`, or, when the file does
+ * not exist, generates one ({@link generateAdminKey}) and writes it there with
+ * mode 0600 (its directory created with mode 0700), so that a restart reuses
+ * it. Creation is exclusive: two servers starting at once end up with the
+ * same key. An existing file readable by group or others is used but logged
+ * as a warning; an empty one is an error.
+ */
+export async function loadOrCreateAdminKey(path: string, logger?: Logger): Promise<AdminKeyFile> {
+  if (typeof path !== "string" || path === "") {
+    throw new TypeError("loadOrCreateAdminKey: path must be a non-empty string");
+  }
+  const existing = await readKey(path, logger);
+  if (existing !== undefined) {
+    return { key: existing, path, generated: false };
+  }
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const key = generateAdminKey();
+  let handle;
+  try {
+    handle = await open(path, "wx", 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+      const raced = await readKey(path, logger);
+      if (raced !== undefined) {
+        return { key: raced, path, generated: false };
+      }
+    }
+    throw err;
+  }
+  try {
+    // The umask may have removed bits, never added any; chmod makes it exactly 0600.
+    await handle.chmod(0o600);
+    await handle.writeFile(`${key}\n`, "utf8");
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return { key, path, generated: true };
+}
+
+async function readKey(path: string, logger: Logger | undefined): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      return undefined;
+    }
+    throw err;
+  }
+  const key = text.trim();
+  if (key === "") {
+    throw new Error(`the admin key file ${path} is empty; delete it to generate a new key`);
+  }
+  const { mode } = await stat(path);
+  if ((mode & 0o077) !== 0) {
+    logger?.warn?.(`tokenkit: the admin key file ${path} is readable by other users (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
+  }
+  return key;
+}
+

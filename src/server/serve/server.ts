@@ -1,0 +1,296 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { Interceptor } from "@connectrpc/connect";
+import { TokenService } from "../../../gen/tokenkit/v1/token_service_pb.js";
+import { systemClock, type Clock } from "../../lib/clock.js";
+import type { Logger } from "../../lib/logger.js";
+import { createKeyRing, type KeyRing } from "../keys/key-ring.js";
+import { createFileKeyStore, createMemoryKeyStore, SIGNING_ALGORITHMS, type KeyStore, type SigningAlgorithm } from "../keys/key-store.js";
+import { createRevocationCache, type RevocationCache } from "../revocation-cache.js";
+import type { FamilyStore } from "../store/family-store.js";
+import { createTokenService } from "../token-service.js";
+import { loadOrCreateAdminKey } from "./admin-key-file.js";
+import { listenDualProtocol, type DualProtocolListener, type DualProtocolRequestHandler } from "./dual-protocol-listener.js";
+import { FAMILY_STORE_KINDS, openFamilyStore, type FamilyStoreKind } from "./family-store-selection.js";
+import type { TokenkitServerContext, TokenkitServiceRegistration } from "./service-registration.js";
+import { createTokenkitHandler } from "./tokenkit-handler.js";
+
+/** KEYS_FILE_NAME is the key-ring file inside the data directory. */
+export const KEYS_FILE_NAME = "keys.json";
+
+/** ADMIN_KEY_FILE_NAME is the generated admin-key file inside the data directory. */
+export const ADMIN_KEY_FILE_NAME = "admin-key";
+
+/** TokenkitServerOptions configures {@link createTokenkitServer}. Durations are seconds. */
+export interface TokenkitServerOptions {
+  /**
+   * host is the address to bind.
+   * @default "127.0.0.1" — loopback only; binding a public address is a deliberate choice.
+   */
+  host?: string;
+  /** port to bind; 0 picks a free port. @default 8080 */
+  port?: number;
+  /**
+   * dataDir holds the server's state: `tokenkit.db` (SQLite store),
+   * `keys.json` (signing keys) and `admin-key`. Created with mode 0700.
+   * @default ".tokenkit"
+   */
+  dataDir?: string;
+  /**
+   * store is the token-family store: a kind to open, or a store you built.
+   * With `"memory"` the signing keys are kept in memory too, so nothing is written but the admin key.
+   * @default "sqlite" — `<dataDir>/tokenkit.db`, so state survives restarts.
+   */
+  store?: FamilyStoreKind | FamilyStore;
+  /** databaseUrl is the Postgres URL for `store: "postgres"`. @default none */
+  databaseUrl?: string;
+  /**
+   * keyStore persists the signing keys.
+   * @default `<dataDir>/keys.json` (memory with `store: "memory"`)
+   */
+  keyStore?: KeyStore;
+  /** algorithm signs new keys. @default "EdDSA" */
+  algorithm?: SigningAlgorithm;
+  /**
+   * issuer is the `iss` of every token.
+   * @default the listening URL, `http://HOST:PORT` — set it when clients reach the server under another name.
+   */
+  issuer?: string;
+  /**
+   * audience is the `aud` of access tokens issued without audiences, and what
+   * bearer tokens must carry to call this server.
+   * @default the issuer
+   */
+  audience?: string;
+  /** clockToleranceSeconds is the skew allowed when verifying `exp`/`iat`. @default 60 */
+  clockToleranceSeconds?: number;
+  /**
+   * adminKey authorizes IssueToken through `x-api-key`.
+   * Security: treat it like a root password; never log it.
+   * @default read from `adminKeyFile`, generated there (mode 0600) on first start
+   */
+  adminKey?: string;
+  /** adminKeyFile is where the admin key is read or generated when `adminKey` is not set. @default `<dataDir>/admin-key` */
+  adminKeyFile?: string;
+  /** accessTtlSeconds is the access-token lifetime when a request sets none. @default 3600 */
+  accessTtlSeconds?: number;
+  /** maxAccessTtlSeconds caps requested access lifetimes. @default 86 400 */
+  maxAccessTtlSeconds?: number;
+  /** defaultRefreshTtlSeconds is the refresh TTL when a request sets none. @default 86 400 */
+  defaultRefreshTtlSeconds?: number;
+  /** maxRefreshTtlSeconds caps requested refresh TTLs (at most 90 days). @default 7 776 000 */
+  maxRefreshTtlSeconds?: number;
+  /** gracePeriodSeconds is the refresh grace window, 0–300. @default 30 */
+  gracePeriodSeconds?: number;
+  /** absoluteLifetimeSeconds caps a family's whole life. @default none */
+  absoluteLifetimeSeconds?: number;
+  /** tls serves HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with these PEM contents. @default none — cleartext h2c + HTTP/1.1 */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** drainTimeoutMs bounds the graceful shutdown of {@link TokenkitServer.close}. @default 10000 */
+  drainTimeoutMs?: number;
+  /** services are extra services to serve next to TokenService (see `defineTokenkitService`). @default [] */
+  services?: readonly TokenkitServiceRegistration[];
+  /** interceptors run around every call. @default [] */
+  interceptors?: Interceptor[];
+  /** clock supplies the time. @default systemClock */
+  clock?: Clock;
+  /** logger receives lifecycle and security events — never token text or the admin key. @default none */
+  logger?: Logger;
+}
+
+/** TokenkitServer is a running server returned by {@link createTokenkitServer}. */
+export interface TokenkitServer {
+  /** url is `http://HOST:PORT` with the real port. */
+  readonly url: string;
+  /** host is the bound address. */
+  readonly host: string;
+  /** port is the bound port. */
+  readonly port: number;
+  /** issuer is the `iss` of the server's tokens. */
+  readonly issuer: string;
+  /** adminKeyPath is the file holding the admin key, when it came from a file. */
+  readonly adminKeyPath?: string;
+  /** adminKeyGenerated is true when the admin key file was created by this start. */
+  readonly adminKeyGenerated: boolean;
+  /** keyRing is the server's key ring (call `reload()` after `tokenkit keys rotate`). */
+  readonly keyRing: KeyRing;
+  /**
+   * close stops accepting connections, lets in-flight calls finish (bounded by
+   * `drainTimeoutMs`), then closes the store. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+function checkSeconds(name: string, v: unknown): void {
+  if (v !== undefined && (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)) {
+    throw new TypeError(`createTokenkitServer: option "${name}" must be a non-negative integer number of seconds`);
+  }
+}
+
+/**
+ * createTokenkitServer starts the server behind `tokenkit serve`: it opens
+ * the store and key ring from `dataDir`, resolves the admin key, listens on
+ * one port for Connect, gRPC and gRPC-Web over HTTP/2 cleartext and HTTP/1.1
+ * (or HTTPS), and serves TokenService, any extra `services`, health checks,
+ * gRPC reflection and the JWKS. It resolves once the server is ready.
+ */
+export async function createTokenkitServer(options: TokenkitServerOptions = {}): Promise<TokenkitServer> {
+  const dataDir = options.dataDir ?? ".tokenkit";
+  if (typeof dataDir !== "string" || dataDir === "") {
+    throw new TypeError('createTokenkitServer: option "dataDir" must be a non-empty string');
+  }
+  const storeOption = options.store ?? "sqlite";
+  if (typeof storeOption === "string" && !FAMILY_STORE_KINDS.includes(storeOption)) {
+    throw new TypeError(`createTokenkitServer: option "store" must be one of ${FAMILY_STORE_KINDS.join(", ")} or a FamilyStore`);
+  }
+  if (options.algorithm !== undefined && !SIGNING_ALGORITHMS.includes(options.algorithm)) {
+    throw new TypeError(`createTokenkitServer: option "algorithm" must be one of ${SIGNING_ALGORITHMS.join(", ")}`);
+  }
+  if (options.issuer !== undefined && !/^https?:\/\/\S+$/.test(options.issuer)) {
+    throw new TypeError('createTokenkitServer: option "issuer" must be an http(s) URL');
+  }
+  if (options.audience !== undefined && (typeof options.audience !== "string" || options.audience === "")) {
+    throw new TypeError('createTokenkitServer: option "audience" must be a non-empty string');
+  }
+  if (options.adminKey !== undefined && (typeof options.adminKey !== "string" || options.adminKey.length < 16)) {
+    throw new TypeError('createTokenkitServer: option "adminKey" must be a string of at least 16 characters');
+  }
+  for (const name of ["clockToleranceSeconds", "accessTtlSeconds", "maxAccessTtlSeconds", "defaultRefreshTtlSeconds", "maxRefreshTtlSeconds", "gracePeriodSeconds", "absoluteLifetimeSeconds"] as const) {
+    checkSeconds(name, options[name]);
+  }
+  const extra = options.services ?? [];
+  if (!Array.isArray(extra) || extra.some((s) => s?.service?.kind !== "service" || typeof s.register !== "function")) {
+    throw new TypeError('createTokenkitServer: option "services" must be a list of TokenkitServiceRegistration (see defineTokenkitService)');
+  }
+  const clock = options.clock ?? systemClock;
+  const { logger } = options;
+
+  // Undo steps, run in reverse: stop listening (drain), stop polling, close the store.
+  const cleanups: (() => Promise<void> | void)[] = [];
+  async function cleanup(): Promise<unknown[]> {
+    const errors: unknown[] = [];
+    for (const fn of cleanups.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    return errors;
+  }
+
+  try {
+    const usesDataDir =
+      storeOption === "sqlite" ||
+      (options.keyStore === undefined && storeOption !== "memory") ||
+      (options.adminKey === undefined && options.adminKeyFile === undefined);
+    if (usesDataDir) {
+      await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    }
+
+    const store: FamilyStore =
+      typeof storeOption === "string" ? await openFamilyStore({ kind: storeOption, dataDir, databaseUrl: options.databaseUrl }) : storeOption;
+    if (typeof storeOption === "string") {
+      cleanups.push(() => store.close());
+    }
+
+    const keyStore = options.keyStore ?? (storeOption === "memory" ? createMemoryKeyStore() : createFileKeyStore({ path: join(dataDir, KEYS_FILE_NAME) }));
+    const keyRing = await createKeyRing({ store: keyStore, algorithm: options.algorithm, clock });
+
+    let adminKey = options.adminKey;
+    let adminKeyPath: string | undefined;
+    let adminKeyGenerated = false;
+    if (adminKey === undefined) {
+      const file = await loadOrCreateAdminKey(options.adminKeyFile ?? join(dataDir, ADMIN_KEY_FILE_NAME), logger);
+      adminKey = file.key;
+      adminKeyPath = file.path;
+      adminKeyGenerated = file.generated;
+      if (file.generated) {
+        logger?.info?.(`tokenkit: generated an admin key in ${file.path}`);
+      }
+    }
+
+    const revocations: RevocationCache = createRevocationCache({ store, clock, logger });
+    cleanups.push(() => revocations.close());
+    await revocations.ready;
+
+    let serving = false;
+    let handler: DualProtocolRequestHandler | undefined;
+    const listener: DualProtocolListener = await listenDualProtocol({
+      host: options.host,
+      port: options.port,
+      tls: options.tls,
+      drainTimeoutMs: options.drainTimeoutMs,
+      clock,
+      logger,
+      handler(req, res) {
+        if (handler === undefined) {
+          res.writeHead(503, { "retry-after": "1" });
+          res.end();
+          return;
+        }
+        handler(req, res);
+      },
+    });
+    cleanups.push(() => listener.close());
+
+    const issuer = options.issuer ?? listener.url;
+    const tokenService = createTokenService({
+      store,
+      keyRing,
+      issuer,
+      audience: options.audience,
+      adminKey,
+      clockToleranceSeconds: options.clockToleranceSeconds,
+      accessTtlSeconds: options.accessTtlSeconds,
+      maxAccessTtlSeconds: options.maxAccessTtlSeconds,
+      defaultRefreshTtlSeconds: options.defaultRefreshTtlSeconds,
+      maxRefreshTtlSeconds: options.maxRefreshTtlSeconds,
+      gracePeriodSeconds: options.gracePeriodSeconds,
+      absoluteLifetimeSeconds: options.absoluteLifetimeSeconds,
+      revocations,
+      clock,
+      logger,
+    });
+    const context: TokenkitServerContext = { issuer, audience: options.audience ?? issuer, keyRing, store, revocations, clock, logger };
+    handler = createTokenkitHandler({
+      services: [TokenService, ...extra.map((s) => s.service)],
+      routes(router) {
+        router.service(TokenService, tokenService);
+        for (const s of extra) {
+          s.register(router, context);
+        }
+      },
+      jwks: () => keyRing.jwks(),
+      serving: () => serving,
+      interceptors: options.interceptors,
+    });
+    serving = true;
+
+    let closing: Promise<void> | undefined;
+    return {
+      url: listener.url,
+      host: listener.host,
+      port: listener.port,
+      issuer,
+      adminKeyPath,
+      adminKeyGenerated,
+      keyRing,
+      close() {
+        closing ??= (async () => {
+          serving = false;
+          const [first] = await cleanup();
+          if (first !== undefined) {
+            throw first;
+          }
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    for (const e of await cleanup()) {
+      logger?.warn?.("tokenkit: cleanup after a failed start failed", e);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,76 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ServerReflectionV1 } from "../../../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ServerReflectionV1alpha } from "../../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import type { JSONWebKeySet } from "../keys/key-ring.js";
+import type { DualProtocolRequestHandler } from "./dual-protocol-listener.js";
+import { createHealthService } from "./health-service.js";
+import { createJwksHandler, JWKS_PATH } from "./jwks-handler.js";
+import { createReflectionServiceV1, createReflectionServiceV1alpha } from "./reflection-service.js";
+
+/** TokenkitHandlerOptions configures {@link createTokenkitHandler}. */
+export interface TokenkitHandlerOptions {
+  /** services lists the services `routes` registers, for health checks and reflection. Required. */
+  services: readonly DescService[];
+  /** routes registers the services' handlers. Required. */
+  routes: (router: ConnectRouter) => void;
+  /** jwks, when given, is served at `GET /.well-known/jwks.json`. @default none */
+  jwks?: () => JSONWebKeySet;
+  /** serving reports whether the server accepts calls (health answers NOT_SERVING when not). @default () => true */
+  serving?: () => boolean;
+  /** interceptors run around every call, including health and reflection. @default [] */
+  interceptors?: Interceptor[];
+  /**
+   * readMaxBytes limits the size of one request message.
+   * @default 4 194 304 (4 MiB) — token requests are tiny; a bound stops memory exhaustion.
+   */
+  readMaxBytes?: number;
+}
+
+/**
+ * createTokenkitHandler returns one Node request handler (HTTP/1.1 and
+ * HTTP/2) serving `services` over Connect, gRPC and gRPC-Web, plus
+ * `grpc.health.v1.Health/Check`, gRPC server reflection v1 and v1alpha over
+ * every served service (and themselves), and the JWKS. Any other path is 404.
+ */
+export function createTokenkitHandler(options: TokenkitHandlerOptions): DualProtocolRequestHandler {
+  if (!Array.isArray(options?.services) || options.services.some((s) => s?.kind !== "service")) {
+    throw new TypeError('createTokenkitHandler: option "services" must be a list of DescService');
+  }
+  if (typeof options.routes !== "function") {
+    throw new TypeError('createTokenkitHandler: option "routes" must be a function');
+  }
+  const readMaxBytes = options.readMaxBytes ?? 4 * 1024 * 1024;
+  if (!Number.isInteger(readMaxBytes) || readMaxBytes <= 0) {
+    throw new TypeError('createTokenkitHandler: option "readMaxBytes" must be a positive integer');
+  }
+  const served: DescService[] = [...options.services, Health, ServerReflectionV1, ServerReflectionV1alpha];
+  const names = served.map((s) => s.typeName);
+  const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+  if (duplicate !== undefined) {
+    throw new TypeError(`createTokenkitHandler: service "${duplicate}" is registered twice`);
+  }
+  const jwks = options.jwks === undefined ? undefined : createJwksHandler({ jwks: options.jwks });
+  const handler = connectNodeAdapter({
+    interceptors: options.interceptors ?? [],
+    readMaxBytes,
+    routes(router) {
+      options.routes(router);
+      router.service(Health, createHealthService({ services: names, serving: options.serving }));
+      router.service(ServerReflectionV1, createReflectionServiceV1({ services: served }));
+      router.service(ServerReflectionV1alpha, createReflectionServiceV1alpha({ services: served }));
+    },
+    fallback(req, res) {
+      const path = (req.url ?? "").split("?", 1)[0];
+      if (jwks !== undefined && path === JWKS_PATH) {
+        jwks(req, res);
+        return;
+      }
+      res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
+      res.end("not found\n");
+    },
+  });
+  return handler;
+}
