@@ -6,6 +6,12 @@ export interface ManualClock extends Clock {
   set(ms: number): void;
   /** advance moves the clock forward by `ms`, firing due timers in order. */
   advance(ms: number): void;
+  /**
+   * jump moves the clock forward by `ms` the way a machine waking from sleep
+   * sees it: no timer fires in between; then every overdue timer fires once,
+   * late, with the clock already at the new time.
+   */
+  jump(ms: number): void;
   /** timers is the number of pending timers. */
   readonly timers: number;
 }
@@ -50,6 +56,13 @@ export function createManualClock(startMs = Date.UTC(2026, 0, 1)): ManualClock {
     },
     advance(ms) {
       runDue(now + ms);
+    },
+    jump(ms) {
+      now += ms;
+      const due = [...pending].filter(([, t]) => t.at <= now).sort((a, b) => a[1].at - b[1].at);
+      for (const [id, t] of due) {
+        if (pending.delete(id)) t.fn();
+      }
     },
     get timers() {
       return pending.size;
