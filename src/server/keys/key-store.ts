@@ -1,6 +1,4 @@
-import { mkdir, open, readFile, rename, chmod, unlink } from "node:fs/promises";
-import { dirname, basename, join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { readFileIfExists, writeFileAtomic } from "../../node/atomic-file.js";
 import type { JWK } from "jose";
 
 /** SigningAlgorithm lists the JWS algorithms tokenkit signs with. */
@@ -74,14 +72,9 @@ export function createFileKeyStore(options: FileKeyStoreOptions): KeyStore {
   const path = options.path;
   return {
     async load() {
-      let text: string;
-      try {
-        text = await readFile(path, "utf8");
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") {
-          return [];
-        }
-        throw err;
+      const text = await readFileIfExists(path);
+      if (text === undefined) {
+        return [];
       }
       const parsed = JSON.parse(text) as { version?: number; keys?: StoredKey[] };
       if (parsed.version !== 1 || !Array.isArray(parsed.keys)) {
@@ -89,29 +82,6 @@ export function createFileKeyStore(options: FileKeyStoreOptions): KeyStore {
       }
       return parsed.keys;
     },
-    async save(keys) {
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-      const fh = await open(tmp, "wx", 0o600);
-      try {
-        await fh.writeFile(JSON.stringify({ version: 1, keys }, null, 2));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      try {
-        await rename(tmp, path);
-      } catch (err) {
-        await unlink(tmp).catch(() => {});
-        throw err;
-      }
-      await chmod(path, 0o600);
-      const dir = await open(dirname(path), "r");
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
-    },
+    save: (keys) => writeFileAtomic(path, JSON.stringify({ version: 1, keys }, null, 2)),
   };
 }

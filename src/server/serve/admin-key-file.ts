@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, stat } from "node:fs/promises";
+import { link, mkdir, open, stat, unlink } from "node:fs/promises";
+import { readFileIfExists } from "../../node/atomic-file.js";
 import { dirname } from "node:path";
 import type { Logger } from "../../lib/logger.js";
 
@@ -39,18 +40,10 @@ export async function loadOrCreateAdminKey(path: string, logger?: Logger): Promi
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const key = generateAdminKey();
-  let handle;
-  try {
-    handle = await open(path, "wx", 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-      const raced = await readKey(path, logger);
-      if (raced !== undefined) {
-        return { key: raced, path, generated: false };
-      }
-    }
-    throw err;
-  }
+  // Write the key to a private temporary file, then link it into place: the link either creates
+  // `path` with the whole key or fails with EEXIST. No reader (and no crash) ever sees an empty file.
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  const handle = await open(tmp, "wx", 0o600);
   try {
     // The umask may have removed bits, never added any; chmod makes it exactly 0600.
     await handle.chmod(0o600);
@@ -59,18 +52,26 @@ export async function loadOrCreateAdminKey(path: string, logger?: Logger): Promi
   } finally {
     await handle.close();
   }
+  try {
+    await link(tmp, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+      const raced = await readKey(path, logger);
+      if (raced !== undefined) {
+        return { key: raced, path, generated: false };
+      }
+    }
+    throw err;
+  } finally {
+    await unlink(tmp).catch(() => {});
+  }
   return { key, path, generated: true };
 }
 
 async function readKey(path: string, logger: Logger | undefined): Promise<string | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
-      return undefined;
-    }
-    throw err;
+  const text = await readFileIfExists(path);
+  if (text === undefined) {
+    return undefined;
   }
   const key = text.trim();
   if (key === "") {
