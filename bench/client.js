@@ -43,8 +43,21 @@ async function hotPath({ quick }) {
 }
 
 async function coalescing() {
+  // 10 000 concurrent calls at once, with the token expiring right then (tokenkit) and with a fresh token (baseline).
+  const burst = async (source) => {
+    const client = createClient(HeartbeatService, createRouterTransport(routes, { transport: { interceptors: [createAuthInterceptor(source)] } }));
+    const latencies = [];
+    await Promise.all(
+      Array.from({ length: 10_000 }, async () => {
+        const t = performance.now();
+        await client.heartbeat({});
+        latencies.push(performance.now() - t);
+      }),
+    );
+    return percentile(latencies, 99);
+  };
   let refreshes = 0;
-  const source = createTokenSource({
+  const expiring = createTokenSource({
     refresh: async () => {
       refreshes++;
       await new Promise((r) => setTimeout(r, 20));
@@ -52,18 +65,11 @@ async function coalescing() {
     },
     initial: { accessToken: "old", refreshToken: "r", receivedAt: Date.now() - HOUR, expiresAt: Date.now() },
   });
-  const client = createClient(HeartbeatService, createRouterTransport(routes, { transport: { interceptors: [createAuthInterceptor(source)] } }));
-  const latencies = [];
-  await Promise.all(
-    Array.from({ length: 10_000 }, async () => {
-      const t = performance.now();
-      await client.heartbeat({});
-      latencies.push(performance.now() - t);
-    }),
-  );
+  const p99 = await burst(expiring);
+  const baselineP99 = await burst(createTokenSource({ refresh: never, initial: fresh() }));
   return [
-    row("coalescing", "Refresh RPCs for 10 000 concurrent calls at expiry (baseline: calls)", refreshes, 10_000, "RPCs", "exactly 1", refreshes === 1),
-    row("coalescing-p99", "p99 latency of those 10 000 calls (refresh takes 20 ms)", percentile(latencies, 99), null, "ms", null, null),
+    row("coalescing", "Refresh RPCs for 10 000 concurrent calls issued the instant the token expires (baseline: calls)", refreshes, 10_000, "RPCs", "exactly 1", refreshes === 1),
+    row("coalescing-p99", "p99 ms of those 10 000 calls, refresh takes 20 ms (baseline: same burst, fresh token)", p99, baselineP99, "ms", null, null),
   ];
 }
 

@@ -1,6 +1,7 @@
 // npm run bench [-- --quick]: runs every benchmark row and writes bench/results.json.
 import { clientRows } from "./client.js";
 import { report } from "./lib.js";
+import { scaleRows } from "./scale.js";
 import { serverRows } from "./server.js";
 import { verifyRows } from "./verify.js";
 
@@ -10,5 +11,6 @@ const rows = [
   ...(await clientRows({ quick })),
   ...(await serverRows({ quick, store: process.env.BENCH_STORE ?? "sqlite" })),
   ...(await verifyRows({ quick })),
+  ...(await scaleRows()),
 ];
 report(rows, out);
