@@ -1,54 +1,114 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
-import type { StoredToken, TokenStore } from "../client/token-store.js";
-import { acquireFileLock } from "./file-lock.js";
+import { mkdir, open, readdir, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { createAsyncMutex, type AsyncMutex } from "../client/async-mutex.js";
+import { decodeStoredToken, encodeStoredToken, TokenStoreCorruptError } from "../client/stored-token-codec.js";
+import type { TokenStore } from "../client/token-store.js";
+import { acquireFileLock, FileLockError } from "./file-lock.js";
 
 /** FileTokenStoreOptions configures {@link createFileTokenStore}. */
 export interface FileTokenStoreOptions {
-  /** path is the token file; its directory is created with mode 0700. Required. */
+  /**
+   * path is the token file. Missing directories are created with mode 0700;
+   * the lock lives next to it in `<path>.lock`. Required.
+   */
   path: string;
-  /** lockTimeoutMs bounds the wait for the cross-process lock. @default 10 000 */
+  /**
+   * lockTimeoutMs bounds the wait for the cross-process lock (`ERR_LOCK_TIMEOUT` after it).
+   * @default 10 000 — far longer than a refresh holds the lock
+   */
   lockTimeoutMs?: number;
-  /** staleLockMs is when a lock held by a live but hung process is taken over. @default 30 000 */
+  /**
+   * staleLockMs: a lock not touched for this long is taken over (the holder
+   * touches it every third of this while it runs; a dead holder's lock is
+   * taken over at once).
+   * @default 30 000
+   */
   staleLockMs?: number;
+  /**
+   * lockRetryDelayMs is the first delay between attempts to take a lock held
+   * by another process (doubling up to 100 ms, jittered).
+   * @default 10
+   */
+  lockRetryDelayMs?: number;
 }
 
-/** TokenStoreCorruptError is thrown by `load` for a file that is not a token; `code` is `ERR_TOKEN_STORE_CORRUPT`. */
-export class TokenStoreCorruptError extends Error {
-  override name = "TokenStoreCorruptError";
-  /** code identifies the failure. */
-  readonly code = "ERR_TOKEN_STORE_CORRUPT";
+/** MAX_FILE_BYTES bounds what `load` reads: a token file is a few KiB; anything huge is not one. */
+const MAX_FILE_BYTES = 1 << 20;
+
+const WINDOWS = process.platform === "win32";
+
+/** A path → mutex map, so that stores on one file in one process queue without polling the lock file. */
+const localLocks = new Map<string, AsyncMutex>();
+
+function localLock(path: string): AsyncMutex {
+  let m = localLocks.get(path);
+  if (m === undefined) {
+    m = createAsyncMutex();
+    localLocks.set(path, m);
+  }
+  return m;
 }
 
-function isStoredToken(v: unknown): v is StoredToken {
-  const t = v as StoredToken;
-  return typeof t === "object" && t !== null && typeof t.accessToken === "string" && typeof t.receivedAt === "number" && typeof t.expiresAt === "number";
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /**
- * createFileTokenStore returns a {@link TokenStore} in one JSON file, for
- * Node. Writes are atomic (temporary file in the same directory, fsync,
- * rename, fsync of the directory), so a crash or kill leaves either the old
- * or the new token, never a torn file; the file has mode 0600. `lock` is a
- * cross-process lock (`<path>.lock`), so two processes sharing a session
- * rotate its refresh token once.
+ * createFileTokenStore returns a {@link TokenStore} in one JSON file
+ * (`{"version":1,"token":{…}}`), for Node.
+ *
+ * - Atomic: `save` writes `<path>.<pid>.<random>.tmp` in the same directory
+ *   (mode 0600, `O_EXCL`), fsyncs it, renames it over the file and fsyncs the
+ *   directory, so a crash or kill at any moment leaves the old or the new
+ *   token, never a torn file. Temporary files left by killed processes are
+ *   removed by the next process's first save.
+ * - Private: the file has mode 0600 (a wider mode found on `load` is narrowed;
+ *   a save replaces the file with a 0600 one); directories it creates have mode 0700.
+ * - `load` returns `undefined` for a missing file and throws
+ *   {@link TokenStoreCorruptError} (`ERR_TOKEN_STORE_CORRUPT`, naming the
+ *   path, never the content) for a file that is not a token — it never
+ *   silently treats a damaged session as absent.
+ * - `lock` is a cross-process exclusive lock ({@link acquireFileLock} on
+ *   `<path>.lock`) held across `fn`, so two processes sharing a session rotate
+ *   its refresh token once; callers in one process queue in memory first.
+ *   It rejects with `ERR_LOCK_TIMEOUT` or `ERR_LOCK_ABORTED`.
+ *
+ * @example
+ * const store = createFileTokenStore({ path: join(homedir(), ".config", "myapp", "token.json") });
  */
 export function createFileTokenStore(options: FileTokenStoreOptions): TokenStore {
   if (typeof options?.path !== "string" || options.path === "") {
     throw new TypeError('createFileTokenStore: option "path" must be a non-empty string');
   }
-  const { path } = options;
+  const path = resolve(options.path);
   const lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
   const staleLockMs = options.staleLockMs ?? 30_000;
-  for (const [name, v] of [["lockTimeoutMs", lockTimeoutMs], ["staleLockMs", staleLockMs]] as const) {
-    if (!Number.isFinite(v) || v <= 0) {
-      throw new TypeError(`createFileTokenStore: option "${name}" must be a positive number`);
+  const lockRetryDelayMs = options.lockRetryDelayMs ?? 10;
+  for (const [name, v] of [
+    ["lockTimeoutMs", lockTimeoutMs],
+    ["staleLockMs", staleLockMs],
+    ["lockRetryDelayMs", lockRetryDelayMs],
+  ] as const) {
+    if (!(Number.isFinite(v) && v > 0)) {
+      throw new TypeError(`createFileTokenStore: option "${name}" must be a positive number of milliseconds`);
     }
   }
   const dir = dirname(path);
+  const base = basename(path);
+  const lockPath = `${path}.lock`;
+  const tmpPattern = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.(\\d+)\\.[0-9a-f]+\\.tmp$`);
+  let sweptTemps = false;
 
   async function syncDir(): Promise<void> {
+    if (WINDOWS) {
+      return; // Directories cannot be opened for fsync on Windows; NTFS journals the rename.
+    }
     const fh = await open(dir, "r");
     try {
       await fh.sync();
@@ -57,64 +117,102 @@ export function createFileTokenStore(options: FileTokenStoreOptions): TokenStore
     }
   }
 
+  async function sweepTemps(): Promise<void> {
+    sweptTemps = true;
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const name of names) {
+      const m = tmpPattern.exec(name);
+      if (m !== null && Number(m[1]) !== process.pid && !alive(Number(m[1]))) {
+        await unlink(join(dir, name)).catch(() => {});
+      }
+    }
+  }
+
   return {
     async load() {
-      let text: string;
+      let fh;
       try {
-        text = await readFile(path, "utf8");
+        fh = await open(path, "r");
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "ENOENT") {
           return undefined;
         }
         throw err;
       }
-      let parsed: unknown;
+      let text: string;
       try {
-        parsed = JSON.parse(text);
-      } catch {
-        throw new TokenStoreCorruptError(`token file ${path} is not valid JSON`);
+        const st = await fh.stat();
+        if (!WINDOWS && (st.mode & 0o077) !== 0) {
+          // Someone widened it (or wrote it by hand): narrow it again. Not our file → leave it.
+          await fh.chmod(0o600).catch(() => {});
+        }
+        if (st.size > MAX_FILE_BYTES) {
+          throw new TokenStoreCorruptError(`token file ${path} is ${st.size} bytes, too large to be a token`);
+        }
+        text = await fh.readFile("utf8");
+      } finally {
+        await fh.close();
       }
-      const token = (parsed as { version?: number; token?: unknown }).token;
-      if ((parsed as { version?: number }).version !== 1 || !isStoredToken(token)) {
-        throw new TokenStoreCorruptError(`token file ${path} does not hold a token`);
-      }
-      return token;
+      return decodeStoredToken(text, `token file ${path}`);
     },
+
     async save(token) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       if (token === undefined) {
-        await unlink(path).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== "ENOENT") throw err;
-        });
+        try {
+          await unlink(path);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+          return;
+        }
+        await syncDir();
         return;
       }
-      const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+      const data = encodeStoredToken(token);
+      const tmp = `${path}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
       const fh = await open(tmp, "wx", 0o600);
       try {
-        await fh.writeFile(JSON.stringify({ version: 1, token }));
-        await fh.sync();
-      } catch (err) {
-        await fh.close();
-        await unlink(tmp).catch(() => {});
-        throw err;
-      }
-      await fh.close();
-      try {
+        try {
+          if (!WINDOWS) {
+            await fh.chmod(0o600); // Exactly 0600 whatever the umask.
+          }
+          await fh.writeFile(data);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
         await rename(tmp, path);
       } catch (err) {
         await unlink(tmp).catch(() => {});
         throw err;
       }
-      // The renamed file is the 0600 temporary file: a wider mode on the old file does not survive.
       await syncDir();
+      if (!sweptTemps) {
+        await sweepTemps();
+      }
     },
+
     async lock(fn, lockOptions) {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const release = await acquireFileLock(`${path}.lock`, { timeoutMs: lockTimeoutMs, staleMs: staleLockMs, signal: lockOptions?.signal });
+      const signal = lockOptions?.signal;
+      let queued = true;
+      const holdFileLock = async () => {
+        queued = false;
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        const release = await acquireFileLock(lockPath, { timeoutMs: lockTimeoutMs, staleMs: staleLockMs, retryDelayMs: lockRetryDelayMs, signal });
+        try {
+          return await fn();
+        } finally {
+          await release();
+        }
+      };
       try {
-        return await fn();
-      } finally {
-        await release();
+        return await localLock(path).run(holdFileLock, signal);
+      } catch (err) {
+        if (queued && signal?.aborted && err === signal.reason) {
+          // Aborted while queued behind a holder in this process: the same error as while waiting for another process.
+          throw new FileLockError("ERR_LOCK_ABORTED", "waiting for the lock was aborted", { cause: err });
+        }
+        throw err;
       }
     },
   };
