@@ -23,6 +23,16 @@ export { fingerprint } from "./client/token-events.js";
 export type { RefreshCause, RefreshOutcome, TokenSourceEvent } from "./client/token-events.js";
 export type { StoredToken, TokenStore } from "./client/token-store.js";
 export { createMemoryTokenStore } from "./client/memory-token-store.js";
+export { TokenStoreCorruptError } from "./client/stored-token-codec.js";
+export { createRefreshScheduler } from "./client/refresh-scheduler.js";
+export type {
+  RefreshScheduler,
+  RefreshSchedulerOptions,
+  RefreshSchedulerEvent,
+  RefreshExpiry,
+  ScheduledRefreshFunction,
+  ScheduledRefreshContext,
+} from "./client/refresh-scheduler.js";
 export { createWebStorageTokenStore } from "./client/web-storage-token-store.js";
 export type { WebStorageTokenStoreOptions } from "./client/web-storage-token-store.js";
 export { authError, authErrorReason, AuthErrorReason } from "./auth-error.js";
