@@ -53,3 +53,5 @@ export type { AdminKeyFile } from "./serve/admin-key-file.js";
 export { createMemoryFamilyStore } from "./store/memory-family-store.js";
 export { createSqliteFamilyStore } from "./store/sqlite-family-store.js";
 export type { SqliteFamilyStoreOptions } from "./store/sqlite-family-store.js";
+export { startStoreJanitor } from "./store-janitor.js";
+export type { StoreJanitor, StoreJanitorOptions } from "./store-janitor.js";

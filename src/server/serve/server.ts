@@ -7,6 +7,7 @@ import type { Logger } from "../../lib/logger.js";
 import { createKeyRing, type KeyRing } from "../keys/key-ring.js";
 import { createFileKeyStore, createMemoryKeyStore, SIGNING_ALGORITHMS, type KeyStore, type SigningAlgorithm } from "../keys/key-store.js";
 import { createRevocationCache, type RevocationCache } from "../revocation-cache.js";
+import { startStoreJanitor } from "../store-janitor.js";
 import type { FamilyStore } from "../store/family-store.js";
 import { createTokenService } from "../token-service.js";
 import { loadOrCreateAdminKey } from "./admin-key-file.js";
@@ -213,6 +214,9 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
     const revocations: RevocationCache = createRevocationCache({ store, clock, logger });
     cleanups.push(() => revocations.close());
     await revocations.ready;
+    // Expired refresh records and stale sealed pairs are purged every 10 minutes.
+    const janitor = startStoreJanitor({ store, gracePeriodSeconds: options.gracePeriodSeconds, clock, logger });
+    cleanups.push(() => janitor.stop());
 
     let serving = false;
     let handler: DualProtocolRequestHandler | undefined;
