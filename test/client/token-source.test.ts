@@ -6,6 +6,8 @@ import { createTokenSource, isSessionExpired } from "../../src/client/token-sour
 import type { StoredToken } from "../../src/client/token-store.js";
 import { createManualClock, until } from "../helpers/manual-clock.js";
 import { createClientFixture } from "./client-fixture.js";
+import { createTokenServiceRefresher, tokenPairToStoredToken } from "../../src/client/token-service-refresher.js";
+import { createTokenServerFixture } from "../helpers/token-server-fixture.js";
 
 const HOUR = 3_600_000;
 const flush = async () => {
@@ -45,23 +47,47 @@ describe("token source: proactive refresh at the boundary", () => {
     expect(f.refreshCalls()).toBe(1);
   });
 
-  it("a server clock 10 minutes off either way changes nothing: expires_in is measured locally", async () => {
-    for (const skewMs of [-600_000, 600_000]) {
-      const clock = createManualClock();
-      let pairServedAt = 0;
-      const source = createTokenSource({
-        clock,
-        random: () => 0,
-        initial: { accessToken: "", refreshToken: "r", receivedAt: clock.now(), expiresAt: 0 },
-        refresh: async () => {
-          pairServedAt = clock.now();
-          // What a skewed server would compute for exp; the source must ignore it.
-          return { accessToken: `t${pairServedAt}`, refreshToken: "r", receivedAt: clock.now(), expiresAt: clock.now() + HOUR, serverExp: clock.now() + skewMs + HOUR } as StoredToken;
-        },
-      });
-      await source.getToken();
-      expect(source.current()!.expiresAt - pairServedAt).toBe(HOUR);
-    }
+  it.each([
+    ["10 minutes ahead", 600_000],
+    ["10 minutes behind", -600_000],
+  ])("a real token server whose clock is %s changes nothing: the refresh point is local", async (_name, skewMs) => {
+    const clientClock = createManualClock();
+    // The server's clock is the client's plus the skew; it moves with it.
+    const serverClock = {
+      now: () => clientClock.now() + skewMs,
+      setTimeout: clientClock.setTimeout,
+      clearTimeout: clientClock.clearTimeout,
+      set: (ms: number) => clientClock.set(ms - skewMs),
+      advance: clientClock.advance,
+      jump: clientClock.jump,
+      get timers() {
+        return clientClock.timers;
+      },
+    };
+    const server = await createTokenServerFixture({ clock: serverClock });
+    const pair = (await server.issue({ subject: "a", accessTokenTtlSeconds: 3600n })).tokenPair!;
+    let refreshes = 0;
+    const refresh = createTokenServiceRefresher(server.transport, { clock: clientClock });
+    const source = createTokenSource({
+      clock: clientClock,
+      random: () => 0,
+      initial: tokenPairToStoredToken(pair, clientClock.now()),
+      refresh: async (c, ctx) => {
+        refreshes++;
+        return refresh(c, ctx);
+      },
+    });
+    const start = clientClock.now();
+    expect(source.current()!.expiresAt - start).toBe(HOUR);
+    clientClock.set(start + 45 * 60_000 - 1);
+    await source.getToken();
+    expect(refreshes).toBe(0);
+    clientClock.set(start + 45 * 60_000);
+    await source.getToken();
+    await until(() => source.current()!.accessToken !== pair.accessToken);
+    expect(refreshes).toBe(1);
+    expect(source.current()!.expiresAt).toBe(start + 45 * 60_000 + HOUR);
+    await server.close();
   });
 });
 
