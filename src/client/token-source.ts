@@ -318,11 +318,11 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     inflightAbort = controller;
 
     const attemptOnce = async (): Promise<{ next: StoredToken; adopted: boolean }> => {
-      const before = token;
       if (await adoptFromStore()) {
         baseGen = generation;
         const adopted = token!;
-        const stillNeeded = force ? adopted.accessToken === before?.accessToken : clock.now() >= point || !isUsable(adopted, clock.now(), policy);
+        // A forced refresh wanted a token other than ours, and adoption gave one; otherwise refresh only if the adopted token is stale too.
+        const stillNeeded = !force && (clock.now() >= point || !isUsable(adopted, clock.now(), policy));
         if (!stillNeeded) {
           return { next: adopted, adopted: true };
         }
