@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { open, readFile, stat, unlink, utimes } from "node:fs/promises";
 import { hostname } from "node:os";
 import { systemClock, type Clock, type ClockTimer } from "../lib/clock.js";
+import { isProcessAlive } from "./process-alive.js";
 
 /** FileLockOptions configures {@link acquireFileLock}. */
 export interface FileLockOptions {
@@ -90,15 +91,6 @@ async function inspect(path: string): Promise<LockState> {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to another user.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 const HOST = hostname();
 
@@ -109,7 +101,7 @@ function staleReason(state: LockState, now: number, staleMs: number): string | u
   }
   const o = state.owner;
   // A pid only means something on the host that wrote it (a lock on a shared file system).
-  if (o !== undefined && o.hostname === HOST && o.pid !== process.pid && !alive(o.pid)) {
+  if (o !== undefined && o.hostname === HOST && o.pid !== process.pid && !isProcessAlive(o.pid)) {
     return `owner pid ${o.pid} is dead`;
   }
   if (now - state.mtimeMs > staleMs) {

@@ -1,10 +1,11 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, rename, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { createAsyncMutex, type AsyncMutex } from "../client/async-mutex.js";
 import { decodeStoredToken, encodeStoredToken, TokenStoreCorruptError } from "../client/stored-token-codec.js";
 import type { TokenStore } from "../client/token-store.js";
+import { syncDirectory, writeFileAtomic } from "./atomic-file.js";
 import { acquireFileLock, FileLockError } from "./file-lock.js";
+import { isProcessAlive } from "./process-alive.js";
 
 /** FileTokenStoreOptions configures {@link createFileTokenStore}. */
 export interface FileTokenStoreOptions {
@@ -50,14 +51,6 @@ function localLock(path: string): AsyncMutex {
   return m;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /**
  * createFileTokenStore returns a {@link TokenStore} in one JSON file
@@ -105,24 +98,12 @@ export function createFileTokenStore(options: FileTokenStoreOptions): TokenStore
   const tmpPattern = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.(\\d+)\\.[0-9a-f]+\\.tmp$`);
   let sweptTemps = false;
 
-  async function syncDir(): Promise<void> {
-    if (WINDOWS) {
-      return; // Directories cannot be opened for fsync on Windows; NTFS journals the rename.
-    }
-    const fh = await open(dir, "r");
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  }
-
   async function sweepTemps(): Promise<void> {
     sweptTemps = true;
     const names = await readdir(dir).catch(() => [] as string[]);
     for (const name of names) {
       const m = tmpPattern.exec(name);
-      if (m !== null && Number(m[1]) !== process.pid && !alive(Number(m[1]))) {
+      if (m !== null && Number(m[1]) !== process.pid && !isProcessAlive(Number(m[1]))) {
         await unlink(join(dir, name)).catch(() => {});
       }
     }
@@ -165,28 +146,10 @@ export function createFileTokenStore(options: FileTokenStoreOptions): TokenStore
           if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
           return;
         }
-        await syncDir();
+        await syncDirectory(dir);
         return;
       }
-      const data = encodeStoredToken(token);
-      const tmp = `${path}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
-      const fh = await open(tmp, "wx", 0o600);
-      try {
-        try {
-          if (!WINDOWS) {
-            await fh.chmod(0o600); // Exactly 0600 whatever the umask.
-          }
-          await fh.writeFile(data);
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await rename(tmp, path);
-      } catch (err) {
-        await unlink(tmp).catch(() => {});
-        throw err;
-      }
-      await syncDir();
+      await writeFileAtomic(path, encodeStoredToken(token));
       if (!sweptTemps) {
         await sweepTemps();
       }
