@@ -9,7 +9,7 @@ import { createFileKeyStore, createMemoryKeyStore, SIGNING_ALGORITHMS, type KeyS
 import { createRevocationCache, type RevocationCache } from "../revocation-cache.js";
 import { startStoreJanitor } from "../store-janitor.js";
 import type { FamilyStore } from "../store/family-store.js";
-import { createTokenService } from "../token-service.js";
+import { createTokenService, type TokenServiceOptions } from "../token-service.js";
 import { loadOrCreateAdminKey } from "./admin-key-file.js";
 import { listenDualProtocol, type DualProtocolListener, type DualProtocolRequestHandler } from "./dual-protocol-listener.js";
 import { FAMILY_STORE_KINDS, openFamilyStore, type FamilyStoreKind } from "./family-store-selection.js";
@@ -22,8 +22,23 @@ export const KEYS_FILE_NAME = "keys.json";
 /** ADMIN_KEY_FILE_NAME is the generated admin-key file inside the data directory. */
 export const ADMIN_KEY_FILE_NAME = "admin-key";
 
-/** TokenkitServerOptions configures {@link createTokenkitServer}. Durations are seconds. */
-export interface TokenkitServerOptions {
+/** The TokenService settings `createTokenkitServer` passes through unchanged (see {@link TokenServiceOptions}). */
+const TOKEN_SERVICE_SECONDS = [
+  "clockToleranceSeconds",
+  "accessTtlSeconds",
+  "maxAccessTtlSeconds",
+  "defaultRefreshTtlSeconds",
+  "maxRefreshTtlSeconds",
+  "gracePeriodSeconds",
+  "absoluteLifetimeSeconds",
+] as const;
+
+/**
+ * TokenkitServerOptions configures {@link createTokenkitServer}. Durations are seconds. The
+ * TokenService settings (`audience`, TTLs, grace period, absolute lifetime, clock tolerance) are
+ * documented on {@link TokenServiceOptions}.
+ */
+export interface TokenkitServerOptions extends Pick<TokenServiceOptions, "audience" | (typeof TOKEN_SERVICE_SECONDS)[number]> {
   /**
    * host is the address to bind.
    * @default "127.0.0.1" — loopback only; binding a public address is a deliberate choice.
@@ -58,14 +73,6 @@ export interface TokenkitServerOptions {
    */
   issuer?: string;
   /**
-   * audience is the `aud` of access tokens issued without audiences, and what
-   * bearer tokens must carry to call this server.
-   * @default the issuer
-   */
-  audience?: string;
-  /** clockToleranceSeconds is the skew allowed when verifying `exp`/`iat`. @default 60 */
-  clockToleranceSeconds?: number;
-  /**
    * adminKey authorizes IssueToken through `x-api-key`.
    * Security: treat it like a root password; never log it.
    * @default read from `adminKeyFile`, generated there (mode 0600) on first start
@@ -73,18 +80,6 @@ export interface TokenkitServerOptions {
   adminKey?: string;
   /** adminKeyFile is where the admin key is read or generated when `adminKey` is not set. @default `<dataDir>/admin-key` */
   adminKeyFile?: string;
-  /** accessTtlSeconds is the access-token lifetime when a request sets none. @default 3600 */
-  accessTtlSeconds?: number;
-  /** maxAccessTtlSeconds caps requested access lifetimes. @default 86 400 */
-  maxAccessTtlSeconds?: number;
-  /** defaultRefreshTtlSeconds is the refresh TTL when a request sets none. @default 86 400 */
-  defaultRefreshTtlSeconds?: number;
-  /** maxRefreshTtlSeconds caps requested refresh TTLs (at most 90 days). @default 7 776 000 */
-  maxRefreshTtlSeconds?: number;
-  /** gracePeriodSeconds is the refresh grace window, 0–300. @default 30 */
-  gracePeriodSeconds?: number;
-  /** absoluteLifetimeSeconds caps a family's whole life. @default none */
-  absoluteLifetimeSeconds?: number;
   /** tls serves HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with these PEM contents. @default none — cleartext h2c + HTTP/1.1 */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** drainTimeoutMs bounds the graceful shutdown of {@link TokenkitServer.close}. @default 10000 */
@@ -156,7 +151,7 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
   if (options.adminKey !== undefined && (typeof options.adminKey !== "string" || options.adminKey.length < 16)) {
     throw new TypeError('createTokenkitServer: option "adminKey" must be a string of at least 16 characters');
   }
-  for (const name of ["clockToleranceSeconds", "accessTtlSeconds", "maxAccessTtlSeconds", "defaultRefreshTtlSeconds", "maxRefreshTtlSeconds", "gracePeriodSeconds", "absoluteLifetimeSeconds"] as const) {
+  for (const name of TOKEN_SERVICE_SECONDS) {
     checkSeconds(name, options[name]);
   }
   const extra = options.services ?? [];
@@ -245,13 +240,7 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
       issuer,
       audience: options.audience,
       adminKey,
-      clockToleranceSeconds: options.clockToleranceSeconds,
-      accessTtlSeconds: options.accessTtlSeconds,
-      maxAccessTtlSeconds: options.maxAccessTtlSeconds,
-      defaultRefreshTtlSeconds: options.defaultRefreshTtlSeconds,
-      maxRefreshTtlSeconds: options.maxRefreshTtlSeconds,
-      gracePeriodSeconds: options.gracePeriodSeconds,
-      absoluteLifetimeSeconds: options.absoluteLifetimeSeconds,
+      ...Object.fromEntries(TOKEN_SERVICE_SECONDS.map((name) => [name, options[name]])),
       revocations,
       clock,
       logger,
