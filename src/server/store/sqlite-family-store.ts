@@ -1,7 +1,3 @@
-import { Code, ConnectError } from "@connectrpc/connect";
-import Database from "better-sqlite3";
-import { closeSync, mkdirSync, openSync } from "node:fs";
-import { dirname } from "node:path";
 import type {
   ActorClaim,
   FamilyRecord,
@@ -10,8 +6,10 @@ import type {
   RevokeReason,
   RotateResult,
 } from "./family-store.js";
-import { migrateSqlite } from "./sqlite-migrations.js";
-import { storeUnavailable } from "./store-errors.js";
+import { checkBusyTimeout, openSqliteDatabase, sqliteCall } from "./sqlite-database.js";
+import { SQLITE_MIGRATIONS } from "./sqlite-migrations.js";
+
+const WHAT = "SQLite token store";
 
 /** SqliteFamilyStoreOptions configures {@link createSqliteFamilyStore}. */
 export interface SqliteFamilyStoreOptions {
@@ -81,21 +79,8 @@ export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): Fami
   if (typeof options?.path !== "string" || options.path === "") {
     throw new TypeError('createSqliteFamilyStore: option "path" must be a non-empty string');
   }
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
-    throw new TypeError('createSqliteFamilyStore: option "busyTimeoutMs" must be a non-negative integer');
-  }
-  const { path } = options;
-  if (path !== ":memory:") {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    closeSync(openSync(path, "a", 0o600));
-  }
-  const db = new Database(path);
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = NORMAL");
-  db.pragma("foreign_keys = ON");
-  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-  migrateSqlite(db, path);
+  const busyTimeoutMs = checkBusyTimeout("createSqliteFamilyStore", options.busyTimeoutMs);
+  const db = openSqliteDatabase({ path: options.path, busyTimeoutMs, migrations: SQLITE_MIGRATIONS, what: WHAT });
 
   const insertFamily = db.prepare(
     `INSERT INTO families (sid, subject, scopes, audiences, metadata, actor, access_ttl, refresh_ttl, created_at, absolute_expires_at, parent_sid, revoked_at, revoke_reason)
@@ -184,15 +169,7 @@ export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): Fami
   const purgeTx = db.transaction((now: number, boxBefore: number) => deleteExpired.run(now).changes + dropBoxes.run(boxBefore).changes);
 
   function run<T>(operation: string, fn: () => T): Promise<T> {
-    try {
-      return Promise.resolve(fn());
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "SQLITE_CONSTRAINT_UNIQUE") {
-        return Promise.reject(new ConnectError(`SQLite token store: duplicate key during ${operation}; retry`, Code.Aborted, undefined, undefined, err));
-      }
-      return Promise.reject(storeUnavailable("SQLite", operation, err));
-    }
+    return sqliteCall(WHAT, operation, fn);
   }
 
   return {

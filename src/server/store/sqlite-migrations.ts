@@ -1,9 +1,9 @@
 import type Database from "better-sqlite3";
 
 /**
- * SQLITE_MIGRATIONS is the ordered schema history of the SQLite store; the
- * database's `PRAGMA user_version` is the number applied. Append only: never
- * edit a migration that has shipped.
+ * SQLITE_MIGRATIONS is the ordered schema history of the SQLite token store
+ * (`tokenkit.db`); the database's `PRAGMA user_version` is the number
+ * applied. Append only: never edit a migration that has shipped.
  */
 export const SQLITE_MIGRATIONS: readonly string[] = [
   // 1: token families and refresh tokens (hashes only).
@@ -41,19 +41,54 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
 ];
 
 /**
- * migrateSqlite brings `db` to the latest schema, one transaction per
- * migration, and refuses a database written by a newer tokenkit.
+ * SQLITE_EVENT_MIGRATIONS is the ordered schema history of the SQLite event
+ * store (`events.db`, a file of its own so event ingestion never waits for a
+ * token rotation's write lock). Append only.
  */
-export function migrateSqlite(db: Database.Database, path: string): void {
+export const SQLITE_EVENT_MIGRATIONS: readonly string[] = [
+  // 1: events with per-subject sequences, a counter per subject, last heartbeats.
+  `
+  CREATE TABLE subjects (
+    subject TEXT PRIMARY KEY,
+    last_sequence INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  CREATE TABLE events (
+    subject TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (subject, sequence)
+  ) STRICT, WITHOUT ROWID;
+  CREATE UNIQUE INDEX events_subject_id ON events(subject, id);
+  CREATE TABLE heartbeats (
+    sid TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (sid, instance_id)
+  ) STRICT, WITHOUT ROWID;
+  `,
+];
+
+/**
+ * migrateSqlite brings `db` to the latest of `migrations`, one transaction
+ * per migration, and refuses a database written by a newer tokenkit.
+ * `what` names the store in that error ("SQLite token store").
+ */
+export function migrateSqlite(db: Database.Database, path: string, migrations: readonly string[] = SQLITE_MIGRATIONS, what = "SQLite token store"): void {
   const current = db.pragma("user_version", { simple: true }) as number;
-  if (current > SQLITE_MIGRATIONS.length) {
+  if (current > migrations.length) {
     throw new Error(
-      `SQLite token store ${path} has schema version ${current}, newer than this tokenkit knows (${SQLITE_MIGRATIONS.length}); upgrade tokenkit`,
+      `${what} ${path} has schema version ${current}, newer than this tokenkit knows (${migrations.length}); upgrade tokenkit`,
     );
   }
-  for (let v = current; v < SQLITE_MIGRATIONS.length; v++) {
+  for (let v = current; v < migrations.length; v++) {
     db.transaction(() => {
-      db.exec(SQLITE_MIGRATIONS[v]!);
+      db.exec(migrations[v]!);
       db.pragma(`user_version = ${v + 1}`);
     }).immediate();
   }
