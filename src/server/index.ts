@@ -1,7 +1,8 @@
 /**
  * tokenkit/server — the token server half of tokenkit (Node only): the
  * TokenService, the bearer-auth interceptor for any Connect server, the key
- * ring and JWKS, token-family stores, and the bootstrap behind `tokenkit serve`.
+ * ring and JWKS, the Heartbeat/Event session services, token-family and
+ * event stores, and the bootstrap behind `tokenkit serve`.
  *
  * @module
  */
@@ -34,7 +35,7 @@ export type {
 } from "./store/family-store.js";
 export { createTokenkitServer, KEYS_FILE_NAME, ADMIN_KEY_FILE_NAME } from "./serve/server.js";
 export type { TokenkitServer, TokenkitServerOptions } from "./serve/server.js";
-export { defineTokenkitService } from "./serve/service-registration.js";
+export { defineTokenkitService, withServerInterceptors } from "./serve/service-registration.js";
 export type { TokenkitServiceRegistration, TokenkitServerContext } from "./serve/service-registration.js";
 export { listenDualProtocol, HTTP2_PREFACE } from "./serve/dual-protocol-listener.js";
 export type { DualProtocolListener, DualProtocolListenerOptions, DualProtocolRequestHandler } from "./serve/dual-protocol-listener.js";
@@ -53,5 +54,16 @@ export type { AdminKeyFile } from "./serve/admin-key-file.js";
 export { createMemoryFamilyStore } from "./store/memory-family-store.js";
 export { createSqliteFamilyStore } from "./store/sqlite-family-store.js";
 export type { SqliteFamilyStoreOptions } from "./store/sqlite-family-store.js";
+export { createHeartbeatService, SCOPE_HEARTBEAT_WRITE } from "./services/heartbeat-service.js";
+export type { HeartbeatServiceOptions } from "./services/heartbeat-service.js";
+export { createEventService, SCOPE_EVENTS_READ, SCOPE_EVENTS_WRITE, MAX_EVENT_ID_LENGTH } from "./services/event-service.js";
+export type { EventServiceOptions } from "./services/event-service.js";
+export { sessionServices, SESSION_SCOPES } from "./services/session-services.js";
+export type { SessionServicesOptions } from "./services/session-services.js";
+export type { EventStore, EventInput, EventRecord, AppendResult, ListQuery, HeartbeatRecord } from "./store/event-store.js";
+export { createMemoryEventStore } from "./store/memory-event-store.js";
+export { createSqliteEventStore } from "./store/sqlite-event-store.js";
+export type { SqliteEventStoreOptions } from "./store/sqlite-event-store.js";
+export { openEventStore, EVENTS_FILE_NAME } from "./serve/event-store-selection.js";
 export { startStoreJanitor } from "./store-janitor.js";
 export type { StoreJanitor, StoreJanitorOptions } from "./store-janitor.js";

@@ -6,12 +6,16 @@ import { systemClock, type Clock } from "../../lib/clock.js";
 import type { Logger } from "../../lib/logger.js";
 import { createKeyRing, type KeyRing } from "../keys/key-ring.js";
 import { createFileKeyStore, createMemoryKeyStore, SIGNING_ALGORITHMS, type KeyStore, type SigningAlgorithm } from "../keys/key-store.js";
+import { createMemoryEventStore } from "../store/memory-event-store.js";
 import { createRevocationCache, type RevocationCache } from "../revocation-cache.js";
 import { startStoreJanitor } from "../store-janitor.js";
+import { sessionServices, type SessionServicesOptions } from "../services/session-services.js";
+import type { EventStore } from "../store/event-store.js";
 import type { FamilyStore } from "../store/family-store.js";
 import { createTokenService, type TokenServiceOptions } from "../token-service.js";
 import { loadOrCreateAdminKey } from "./admin-key-file.js";
 import { listenDualProtocol, type DualProtocolListener, type DualProtocolRequestHandler } from "./dual-protocol-listener.js";
+import { openEventStore } from "./event-store-selection.js";
 import { FAMILY_STORE_KINDS, openFamilyStore, type FamilyStoreKind } from "./family-store-selection.js";
 import type { TokenkitServerContext, TokenkitServiceRegistration } from "./service-registration.js";
 import { createTokenkitHandler } from "./tokenkit-handler.js";
@@ -58,6 +62,19 @@ export interface TokenkitServerOptions extends Pick<TokenServiceOptions, "audien
    * @default "sqlite" — `<dataDir>/tokenkit.db`, so state survives restarts.
    */
   store?: FamilyStoreKind | FamilyStore;
+  /**
+   * eventStore keeps the events and heartbeats of HeartbeatService and
+   * EventService.
+   * @default the kind of `store`: `<dataDir>/events.db` for sqlite, memory for memory, Postgres for postgres; memory when `store` is a FamilyStore you built
+   */
+  eventStore?: EventStore;
+  /**
+   * sessionServices configures the built-in HeartbeatService and
+   * EventService (heartbeat interval, event limits, watch polling), or
+   * `false` to serve TokenService alone.
+   * @default {} — both served, with the defaults of `sessionServices`
+   */
+  sessionServices?: Omit<SessionServicesOptions, "signal" | "clockToleranceSeconds"> | false;
   /** databaseUrl is the Postgres URL for `store: "postgres"`. @default none */
   databaseUrl?: string;
   /**
@@ -84,7 +101,12 @@ export interface TokenkitServerOptions extends Pick<TokenServiceOptions, "audien
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** drainTimeoutMs bounds the graceful shutdown of {@link TokenkitServer.close}. @default 10000 */
   drainTimeoutMs?: number;
-  /** services are extra services to serve next to TokenService (see `defineTokenkitService`). @default [] */
+  /**
+   * services are extra services to serve next to TokenService (see
+   * `defineTokenkitService`); one named like a built-in session service
+   * (`tokenkit.v1.HeartbeatService`, `tokenkit.v1.EventService`) replaces it.
+   * @default []
+   */
   services?: readonly TokenkitServiceRegistration[];
   /** interceptors run around every call. @default [] */
   interceptors?: Interceptor[];
@@ -190,6 +212,14 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
       cleanups.push(() => store.close());
     }
 
+    let eventStore = options.eventStore;
+    if (eventStore === undefined && options.sessionServices !== false) {
+      const kind = typeof storeOption === "string" ? storeOption : "memory";
+      const opened = await openEventStore({ kind, dataDir, databaseUrl: options.databaseUrl });
+      cleanups.push(() => opened.close());
+      eventStore = opened;
+    }
+
     const keyStore = options.keyStore ?? (storeOption === "memory" ? createMemoryKeyStore() : createFileKeyStore({ path: join(dataDir, KEYS_FILE_NAME) }));
     const keyRing = await createKeyRing({ store: keyStore, algorithm: options.algorithm, clock });
 
@@ -245,18 +275,37 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
       clock,
       logger,
     });
-    const context: TokenkitServerContext = { issuer, audience: options.audience ?? issuer, keyRing, store, revocations, clock, logger };
+    // Aborted first thing on close(), so open watches end instead of holding the drain.
+    const shutdown = new AbortController();
+    const interceptors = options.interceptors ?? [];
+    // A service in `services` replaces the built-in one of the same name.
+    const builtIn =
+      options.sessionServices === false
+        ? []
+        : sessionServices({ ...options.sessionServices, signal: shutdown.signal, clockToleranceSeconds: options.clockToleranceSeconds });
+    const services = [...builtIn.filter((b) => !extra.some((s) => s.service.typeName === b.service.typeName)), ...extra];
+    const context: TokenkitServerContext = {
+      issuer,
+      audience: options.audience ?? issuer,
+      keyRing,
+      store,
+      eventStore: eventStore ?? createMemoryEventStore(),
+      interceptors,
+      revocations,
+      clock,
+      logger,
+    };
     handler = createTokenkitHandler({
-      services: [TokenService, ...extra.map((s) => s.service)],
+      services: [TokenService, ...services.map((s) => s.service)],
       routes(router) {
         router.service(TokenService, tokenService);
-        for (const s of extra) {
+        for (const s of services) {
           s.register(router, context);
         }
       },
       jwks: () => keyRing.jwks(),
       serving: () => serving,
-      interceptors: options.interceptors,
+      interceptors,
     });
     serving = true;
 
@@ -272,6 +321,7 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
       close() {
         closing ??= (async () => {
           serving = false;
+          shutdown.abort();
           const [first] = await cleanup();
           if (first !== undefined) {
             throw first;

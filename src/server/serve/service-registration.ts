@@ -1,10 +1,11 @@
 import type { DescService } from "@bufbuild/protobuf";
-import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connect";
 import type { UniversalHandlerOptions } from "@connectrpc/connect/protocol";
 import type { Clock } from "../../lib/clock.js";
 import type { Logger } from "../../lib/logger.js";
 import type { KeyRing } from "../keys/key-ring.js";
 import type { RevocationCache } from "../revocation-cache.js";
+import type { EventStore } from "../store/event-store.js";
 import type { FamilyStore } from "../store/family-store.js";
 
 /**
@@ -21,6 +22,14 @@ export interface TokenkitServerContext {
   readonly keyRing: KeyRing;
   /** store is the token-family store. */
   readonly store: FamilyStore;
+  /** eventStore keeps the session services' events and heartbeats. */
+  readonly eventStore: EventStore;
+  /**
+   * interceptors are the server-wide interceptors. Handler options given to
+   * `router.service` replace them, so a registration with interceptors of
+   * its own must put these first (as {@link defineTokenkitService} does).
+   */
+  readonly interceptors: readonly Interceptor[];
   /** revocations knows which families are revoked. */
   readonly revocations: RevocationCache;
   /** clock is the server's clock. */
@@ -45,7 +54,8 @@ export interface TokenkitServiceRegistration {
  * defineTokenkitService returns a {@link TokenkitServiceRegistration} for
  * `service`. `implementation` is the service implementation, or a function
  * building it from the server context once the server listens; `options`
- * are handler options such as `interceptors`.
+ * are handler options such as `interceptors` (which run inside the
+ * server-wide interceptors, not instead of them).
  */
 export function defineTokenkitService<S extends DescService>(
   service: S,
@@ -62,7 +72,22 @@ export function defineTokenkitService<S extends DescService>(
     service,
     register(router, context) {
       const impl = typeof implementation === "function" ? implementation(context) : implementation;
-      router.service(service, impl, options);
+      router.service(service, impl, withServerInterceptors(context, options));
     },
   };
+}
+
+/**
+ * withServerInterceptors returns handler options whose interceptors are the
+ * server-wide ones followed by `options.interceptors`: connect-es replaces
+ * the router's interceptors with a service's own, so both must be listed.
+ */
+export function withServerInterceptors(
+  context: TokenkitServerContext,
+  options: Partial<UniversalHandlerOptions> | undefined,
+): Partial<UniversalHandlerOptions> | undefined {
+  if (options?.interceptors === undefined) {
+    return options;
+  }
+  return { ...options, interceptors: [...context.interceptors, ...options.interceptors] };
 }
