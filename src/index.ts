@@ -33,6 +33,20 @@ export type {
   ScheduledRefreshFunction,
   ScheduledRefreshContext,
 } from "./client/refresh-scheduler.js";
+export { startHeartbeats } from "./client/heartbeats.js";
+export type { Heartbeats, HeartbeatsOptions, HeartbeatsResult, HeartbeatsStopReason, HeartbeatEvent } from "./client/heartbeats.js";
+export { createEventUploader, EventUploaderError } from "./client/event-uploader.js";
+export type {
+  EventUploader,
+  EventUploaderOptions,
+  EventUploaderStats,
+  EventUploaderEvent,
+  EventUploaderErrorCode,
+  EventInit,
+} from "./client/event-uploader.js";
+export { watchEvents } from "./client/watch-events.js";
+export type { WatchEventsStream, WatchEventsOptions, WatchEventsEvent, WatchReconnectCause } from "./client/watch-events.js";
+export { isTransientError } from "./client/transient-error.js";
 export { createWebStorageTokenStore } from "./client/web-storage-token-store.js";
 export type { WebStorageTokenStoreOptions } from "./client/web-storage-token-store.js";
 export { authError, authErrorReason, AuthErrorReason } from "./auth-error.js";
@@ -53,4 +67,5 @@ export { AuthErrorDetailSchema } from "../gen/tokenkit/v1/auth_error_pb.js";
 export type { AuthErrorDetail } from "../gen/tokenkit/v1/auth_error_pb.js";
 export { HeartbeatService } from "../gen/tokenkit/v1/heartbeat_service_pb.js";
 export { EventService, EventSchema } from "../gen/tokenkit/v1/event_service_pb.js";
-export type { Event } from "../gen/tokenkit/v1/event_service_pb.js";
+export type { Event, WatchEventsResponse, IngestEventsResponse } from "../gen/tokenkit/v1/event_service_pb.js";
+export type { HeartbeatResponse } from "../gen/tokenkit/v1/heartbeat_service_pb.js";
