@@ -117,10 +117,10 @@ export function createEventService(options: EventServiceOptions): ServiceImpl<ty
       throw new ConnectError(`${where}: event is required`, Code.InvalidArgument);
     }
     if (event.id === "") {
-      throw new ConnectError(`${where}.id is required`, Code.InvalidArgument);
+      throw new ConnectError(`${where}: id is required`, Code.InvalidArgument);
     }
     if (event.type === "") {
-      throw new ConnectError(`${where}.type is required`, Code.InvalidArgument);
+      throw new ConnectError(`${where}: type is required`, Code.InvalidArgument);
     }
     if (event.id.length > MAX_EVENT_ID_LENGTH || event.type.length > MAX_EVENT_ID_LENGTH) {
       throw new ConnectError(`${where}: id and type are limited to ${MAX_EVENT_ID_LENGTH} characters`, Code.InvalidArgument);
