@@ -26,6 +26,7 @@ export const SERVE_FLAGS: FlagSpecs = {
   algorithm: { type: "string", valueName: "ALG", description: `Signing algorithm of new keys: ${SIGNING_ALGORITHMS.join(", ")}`, defaultText: "EdDSA" },
   "tls-cert": { type: "string", valueName: "PATH", description: "PEM certificate: serve HTTPS (with --tls-key)" },
   "tls-key": { type: "string", valueName: "PATH", description: "PEM private key for --tls-cert" },
+  "heartbeat-interval": { type: "string", valueName: "DUR", description: "Interval HeartbeatService tells clients to wait between heartbeats (1s-1h)", defaultText: "30s" },
   "drain-timeout": { type: "string", valueName: "DUR", description: "How long in-flight calls may run on shutdown", defaultText: "10s" },
   help: { type: "boolean", env: false, description: "Show this help" },
 };
@@ -89,6 +90,13 @@ export function serveOptions(flags: ParsedFlags, env: Readonly<Record<string, st
     adminKeyFile: flags.string("admin-key-file"),
     algorithm: oneOf(flags, "algorithm", SIGNING_ALGORITHMS),
   };
+  const heartbeat = optionalDuration(flags, "heartbeat-interval");
+  if (heartbeat !== undefined) {
+    if (heartbeat < 1 || heartbeat > 3600) {
+      throw new UsageError(`${flags.label("heartbeat-interval")} must be between 1s and 1h`);
+    }
+    options.sessionServices = { heartbeatIntervalSeconds: heartbeat };
+  }
   const drain = optionalDuration(flags, "drain-timeout");
   if (drain !== undefined) {
     options.drainTimeoutMs = drain * 1000;

@@ -101,6 +101,7 @@ describe("serve options from flags and env twins", () => {
       TOKENKIT_GRACE_PERIOD: "45s",
       TOKENKIT_STORE: "memory",
       TOKENKIT_DRAIN_TIMEOUT: "3s",
+      TOKENKIT_HEARTBEAT_INTERVAL: "1m",
       TOKENKIT_ADMIN_KEY: "0123456789abcdef-admin",
     };
     const opts = serveOptions(serveFlags(["--port", "0", "--grace-period", "0", "--data-dir", "/tmp/tk"], env), env);
@@ -112,6 +113,7 @@ describe("serve options from flags and env twins", () => {
       gracePeriodSeconds: 0,
       store: "memory",
       drainTimeoutMs: 3000,
+      sessionServices: { heartbeatIntervalSeconds: 60 },
       adminKey: "0123456789abcdef-admin",
     });
   });
@@ -126,6 +128,7 @@ describe("serve options from flags and env twins", () => {
     [["--tls-cert", "/nonexistent.pem"], {}, "--tls-key"],
     [["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], {}, "--tls-cert"],
     [[], { TOKENKIT_ADMIN_KEY: "short" }, "TOKENKIT_ADMIN_KEY"],
+    [["--heartbeat-interval", "2h"], {}, "--heartbeat-interval"],
   ] as [string[], Record<string, string>, string][])("%j %j → usage error naming %s", (args, env, label) => {
     expect(usageMessage(() => serveOptions(serveFlags(args, env), env))).toContain(label);
   });
