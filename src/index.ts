@@ -49,6 +49,11 @@ export type { WatchEventsStream, WatchEventsOptions, WatchEventsEvent, WatchReco
 export { isTransientError } from "./client/transient-error.js";
 export { createWebStorageTokenStore } from "./client/web-storage-token-store.js";
 export type { WebStorageTokenStoreOptions } from "./client/web-storage-token-store.js";
+export { createCrossTabTokenStore } from "./client/cross-tab-token-store.js";
+export type { CrossTabTokenStore, CrossTabTokenStoreOptions, CrossTabChannel, WebLocks } from "./client/cross-tab-token-store.js";
+export { documentVisibility } from "./client/page-visibility.js";
+export type { VisibilitySource, VisibilityDocument } from "./client/page-visibility.js";
+export type { AutoRefreshOptions } from "./client/freshness-timer.js";
 export { authError, authErrorReason, AuthErrorReason } from "./auth-error.js";
 export { systemClock } from "./lib/clock.js";
 export type { Clock, ClockTimer } from "./lib/clock.js";

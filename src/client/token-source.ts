@@ -11,6 +11,7 @@ import {
   type BackoffOptions,
   type RefreshPolicyOptions,
 } from "./refresh-policy.js";
+import { createFreshnessTimer, normalizeAutoRefresh, type AutoRefreshOptions, type FreshnessTimer } from "./freshness-timer.js";
 import { fingerprint, type RefreshCause, type TokenSourceEvent } from "./token-events.js";
 import type { StoredToken, TokenStore } from "./token-store.js";
 
@@ -65,10 +66,22 @@ export interface TokenSourceOptions extends RefreshPolicyOptions {
   initial?: StoredToken;
   /**
    * store persists every new pair and is re-read before each refresh; a store with `lock`
-   * makes "re-read → refresh if still needed → write" exclusive across processes.
+   * makes "re-read → refresh if still needed → write" exclusive across processes (or tabs:
+   * `createCrossTabTokenStore`), and one with `subscribe` lets the source adopt a pair another
+   * process or tab saved as soon as it is announced (also ending a session-expired state: a new
+   * login there). A `save(undefined)` elsewhere is not adopted.
    * @default none — the token lives in this source only
    */
   store?: TokenStore;
+  /**
+   * autoRefresh refreshes at the refresh point even when no call asks for a token, so an idle
+   * page still holds a fresh token (and, with a cross-tab store, hands it to the other tabs).
+   * The timer is suspended while the page is hidden and checks freshness once when the page is
+   * visible again or the machine wakes from sleep; see {@link AutoRefreshOptions}. With a `store`
+   * and no `initial`, the store is read at once.
+   * @default false — refreshes happen only when a call needs a token (lazily, in the background past the refresh point)
+   */
+  autoRefresh?: boolean | AutoRefreshOptions;
   /**
    * refreshTimeoutMs bounds each shared refresh. It belongs to the refresh, not to a caller, so a caller's short deadline never kills it.
    * @default 30 000
@@ -160,6 +173,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   if (!Number.isFinite(minForcedMs) || minForcedMs < 0) {
     throw new TypeError('createTokenSource: option "minForcedRefreshIntervalMs" must be a non-negative number');
   }
+  const autoRefresh = normalizeAutoRefresh(options.autoRefresh, "createTokenSource");
   const backoff = options.backoff ?? {};
   const { store, onEvent, logger } = options;
   const clock = options.clock ?? systemClock;
@@ -182,6 +196,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   let persistPending: StoredToken | undefined;
   let persistAttempt = 0;
   let persistTimer: ClockTimer | undefined;
+  let freshness: FreshnessTimer | undefined;
 
   function emit(event: TokenSourceEvent): void {
     try {
@@ -204,6 +219,12 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       case "session_expired":
         logger?.error?.(`tokenkit: session expired (${AuthErrorReason[event.reason]}); a new login is needed`);
         break;
+      case "visibility":
+        logger?.debug?.(`tokenkit: page ${event.visible ? "visible: checking freshness" : "hidden: refresh timer suspended"}`);
+        break;
+      case "wake":
+        logger?.debug?.(`tokenkit: woke from sleep (timer ${event.lateMs} ms late): checking freshness`);
+        break;
     }
   }
 
@@ -211,6 +232,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     token = { ...next };
     generation++;
     point = refreshPoint(token, policy, random());
+    freshness?.rearm();
   }
 
   function ensureLoaded(): Promise<void> {
@@ -265,6 +287,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     terminal = authError(reason, `session expired: ${err.rawMessage}`);
     state = "session_expired";
     clearRetry();
+    freshness?.rearm();
     emit({ type: "session_expired", reason, error: terminal });
     return terminal;
   }
@@ -301,6 +324,51 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       return true;
     }
     return false;
+  }
+
+  /** Adopts a pair that another process or tab announced through `store.subscribe`, if it is newer than ours. */
+  function adoptNotified(stored: StoredToken | undefined): void {
+    if (stored === undefined || state === "closed") {
+      return;
+    }
+    if (stored.accessToken === token?.accessToken || stored.receivedAt < (token?.receivedAt ?? -Infinity)) {
+      return;
+    }
+    loaded = true;
+    install(stored);
+    if (state === "session_expired") {
+      // A pair saved after our session ended is a new login elsewhere.
+      state = "active";
+      terminal = undefined;
+    }
+    attempt = 0;
+    lastError = undefined;
+    clearRetry();
+    emit({ type: "refresh", cause: "notified", outcome: "adopted", latencyMs: 0, fingerprint: fingerprint(stored.accessToken) });
+  }
+
+  /** The autoRefresh check: refresh once past the refresh point (or a due retry), else wait for the point. */
+  function checkFreshness(): void {
+    if (state !== "active" || inflight !== undefined) {
+      return;
+    }
+    if (!loaded) {
+      void ensureLoaded().then(checkFreshness);
+      return;
+    }
+    const now = clock.now();
+    if (retryTimer !== undefined) {
+      if (now < retryAt) {
+        return;
+      }
+      // The backoff timer was throttled or frozen with the page: retry now.
+      clearRetry();
+    }
+    if (token !== undefined && now >= point) {
+      refresh("scheduled").catch(() => {});
+    } else {
+      freshness?.rearm();
+    }
   }
 
   function refresh(cause: RefreshCause, force = false): Promise<StoredToken> {
@@ -432,6 +500,22 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     return (await waitFor(refresh("initial"), opts.signal)).accessToken;
   }
 
+  const unsubscribe = store?.subscribe?.(adoptNotified);
+  if (autoRefresh !== undefined) {
+    freshness = createFreshnessTimer(autoRefresh, {
+      clock,
+      dueAt: () => (state === "active" && token !== undefined ? point : undefined),
+      check: () => checkFreshness(),
+      onWake: (lateMs) => emit({ type: "wake", lateMs }),
+      onVisibility: (visible) => emit({ type: "visibility", visible }),
+    });
+    if (loaded) {
+      freshness.rearm();
+    } else {
+      void ensureLoaded().then(() => freshness?.rearm());
+    }
+  }
+
   return {
     getToken(opts = {}) {
       if (!opts.forceRefresh) {
@@ -463,6 +547,8 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     close() {
       state = "closed";
       clearRetry();
+      freshness?.stop();
+      unsubscribe?.();
       if (persistTimer !== undefined) {
         clock.clearTimeout(persistTimer);
         persistTimer = undefined;

@@ -34,7 +34,8 @@ export interface StoredToken {
  * write. The optional `lock` runs `fn` while holding an exclusive lock shared
  * by every process using the same store, so that "re-read → refresh if still
  * needed → write" happens once across processes; stores without it are
- * process-local.
+ * process-local. The optional `subscribe` tells about pairs that other tabs
+ * or processes saved, so that a token source adopts them at once.
  */
 export interface TokenStore {
   /** load returns the stored token, or `undefined` when there is none. */
@@ -43,4 +44,12 @@ export interface TokenStore {
   save(token: StoredToken | undefined): Promise<void>;
   /** lock runs `fn` under the store's cross-process exclusive lock. */
   lock?<T>(fn: () => Promise<T>, options?: { signal?: AbortSignal }): Promise<T>;
+  /**
+   * subscribe calls `listener` with the stored token (as `load` would return
+   * it) each time another tab or process saves one — not for saves through
+   * this store object — and returns a function that stops the calls.
+   * Notifications may be late or lost: a token source still re-reads the
+   * store before every refresh; subscribing only spares it that refresh.
+   */
+  subscribe?(listener: (token: StoredToken | undefined) => void): () => void;
 }
