@@ -89,7 +89,8 @@ export interface EventUploaderOptions {
   maxEventBytes?: number;
   /**
    * lingerMs is how long an event may wait for companions before its batch is
-   * sent anyway. A full batch, `flush()` or `close()` send at once.
+   * sent anyway. A full batch, `flush()` or `close()` send at once; with 0,
+   * the events added in one synchronous run still share a batch.
    * @default 1 000
    */
   lingerMs?: number;
@@ -258,6 +259,7 @@ export function createEventUploader(client: Client<typeof EventService>, options
   let nextSeq = 0;
   let settledSeq = 0;
   let sending = false;
+  let pumpQueued = false;
   let closing = false;
   let closed: EventUploaderError | undefined;
   let failed: EventUploaderError | undefined;
@@ -494,7 +496,14 @@ export function createEventUploader(client: Client<typeof EventService>, options
     queue.push({ seq: ++nextSeq, event, bytes, addedAt: now });
     queuedBytes += bytes;
     stats.added++;
-    pump();
+    // Pump after the current task: events added in one synchronous run share a batch, even with lingerMs 0.
+    if (!pumpQueued) {
+      pumpQueued = true;
+      queueMicrotask(() => {
+        pumpQueued = false;
+        pump();
+      });
+    }
     return event.id;
   }
 

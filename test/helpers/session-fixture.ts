@@ -1,7 +1,9 @@
-import { createClient, createRouterTransport, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createClient, createContextValues, createRouterTransport, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { EventService } from "../../gen/tokenkit/v1/event_service_pb.js";
 import { HeartbeatService } from "../../gen/tokenkit/v1/heartbeat_service_pb.js";
-import { TokenService, type TokenPair } from "../../gen/tokenkit/v1/token_service_pb.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { IssueTokenRequestSchema, TokenService, type TokenPair } from "../../gen/tokenkit/v1/token_service_pb.js";
+import { skipAuthKey } from "../../src/client/skip-auth.js";
 import { createAuthInterceptor } from "../../src/client/auth-interceptor.js";
 import type { TokenSourceEvent } from "../../src/client/token-events.js";
 import { createTokenServiceRefresher, tokenPairToStoredToken } from "../../src/client/token-service-refresher.js";
@@ -67,6 +69,8 @@ export interface SessionFixture {
    * (`before`), or after it ran (`after`: the work is done, the response lost).
    */
   fault: { before?: (call: SeenCall) => Error | undefined; after?: (call: SeenCall) => Error | undefined };
+  /** issue calls IssueToken with the admin key (outside the client's auth interceptor). */
+  issue(req: MessageInitShape<typeof IssueTokenRequestSchema>): Promise<TokenPair>;
   /** subject is the subject of the issued pair. */
   subject: string;
   close(): Promise<void>;
@@ -194,6 +198,10 @@ export async function createSessionFixture(opts: SessionFixtureOptions = {}): Pr
     settle: () => until(() => refreshing === 0),
     fault,
     subject,
+    async issue(req) {
+      const res = await tokens.issueToken(req, { headers: { "x-api-key": ADMIN_KEY }, contextValues: createContextValues().set(skipAuthKey, true) });
+      return res.tokenPair!;
+    },
     async close() {
       source.close();
       revocations.close();
