@@ -156,10 +156,20 @@ export async function createKeyRing(options: KeyRingOptions): Promise<KeyRing> {
       .filter((k) => k.expiresAt === undefined || k.expiresAt > now);
   }
 
+  /** Applies `fn` to the stored keys atomically when the store can (see KeyStore.update). */
+  async function update(fn: (current: StoredKey[]) => Promise<StoredKey[]>): Promise<StoredKey[]> {
+    if (store.update !== undefined) {
+      return store.update(fn);
+    }
+    const next = await fn(await store.load());
+    await store.save(next);
+    return next;
+  }
+
   let stored = await store.load();
   if (stored.length === 0) {
-    stored = [await generate(nowSeconds())];
-    await store.save(stored);
+    // Several instances may start on an empty shared store at once: the first one generates.
+    stored = await update(async (current) => (current.length > 0 ? current : [await generate(nowSeconds())]));
   }
   await adopt(stored);
 
@@ -198,10 +208,8 @@ export async function createKeyRing(options: KeyRingOptions): Promise<KeyRing> {
     },
     async rotate() {
       const now = nowSeconds();
-      const current = await store.load();
       const fresh = await generate(now + activationDelay);
-      const next = schedule([...current, fresh], now);
-      await store.save(next);
+      const next = await update(async (current) => schedule([...current, fresh], now));
       await adopt(next);
       return fresh.kid;
     },

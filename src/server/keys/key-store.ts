@@ -37,6 +37,15 @@ export interface KeyStore {
   load(): Promise<StoredKey[]>;
   /** save atomically replaces the stored keys. */
   save(keys: StoredKey[]): Promise<void>;
+  /**
+   * update replaces the stored keys with `fn(current)` as one atomic
+   * read-modify-write, and returns what it stored: no other `save` or
+   * `update` — in this process or, for a shared store, in another instance —
+   * interleaves. Optional; the key ring uses it when present, so that
+   * instances starting or rotating at the same time never drop each other's
+   * keys, and falls back to `load` + `save` otherwise.
+   */
+  update?(fn: (current: StoredKey[]) => Promise<StoredKey[]>): Promise<StoredKey[]>;
 }
 
 /**
