@@ -1,7 +1,5 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { EventService, WatchEventsResponse } from "../../gen/tokenkit/v1/event_service_pb.js";
-import { AuthErrorReason } from "../../gen/tokenkit/v1/auth_error_pb.js";
-import { authErrorReason } from "../auth-error.js";
 import { abortableDelay, linkedAbortController } from "../lib/abortable-delay.js";
 import { systemClock, type Clock } from "../lib/clock.js";
 import { backoffDelay, type BackoffOptions } from "./refresh-policy.js";
@@ -9,7 +7,7 @@ import { isTransientError } from "./transient-error.js";
 
 /** WatchReconnectCause says why a watch reopened its stream. */
 export type WatchReconnectCause =
-  /** The stream's access token expired (or was rejected): the next stream carries a fresh one. */
+  /** The stream's access token expired (`Unauthenticated` that does not end the session): the next stream carries a fresh one. */
   | "token_expired"
   /** The connection or the server failed (`Unavailable`, a reset stream, …). */
   | "transient_error"
@@ -60,14 +58,6 @@ export interface WatchEventsStream extends AsyncIterable<WatchEventsResponse> {
   readonly reconnects: number;
 }
 
-function isTokenRejected(err: ConnectError): boolean {
-  if (err.code !== Code.Unauthenticated) {
-    return false;
-  }
-  const reason = authErrorReason(err);
-  return reason === undefined || reason === AuthErrorReason.TOKEN_EXPIRED || reason === AuthErrorReason.TOKEN_REVOKED;
-}
-
 /**
  * watchEvents follows the subject's events through `client.watchEvents`
  * for as long as the caller iterates, across token expiries and broken
@@ -84,10 +74,11 @@ function isTokenRejected(err: ConnectError): boolean {
  * misbehaving server cannot make the caller see an event twice.
  *
  * The watch ends normally when the caller stops iterating or the `signal`
- * aborts, and ends with the error when it is not worth retrying: the token
- * source's session expired (`isSessionExpired`: a new login is needed),
- * `PermissionDenied` (no scope `events:read`), `InvalidArgument`, or
- * `maxConsecutiveFailures` reached. Iterate it once.
+ * aborts, and ends with the error when it is not worth retrying: the
+ * session is over (`isSessionExpired(err)` — the server ended the stream
+ * with `TOKEN_REVOKED`, or the token source could not refresh: a new login
+ * is needed), `PermissionDenied` (no scope `events:read`),
+ * `InvalidArgument`, or `maxConsecutiveFailures` reached. Iterate it once.
  *
  * @example
  * const watch = watchEvents(createClient(EventService, transport), { afterSequence: saved });
@@ -175,7 +166,7 @@ export function watchEvents(client: Client<typeof EventService>, options: WatchE
         if (!isTransientError(error)) {
           throw error;
         }
-        cause = isTokenRejected(error) ? "token_expired" : "transient_error";
+        cause = error.code === Code.Unauthenticated ? "token_expired" : "transient_error";
       } finally {
         // Also runs when the caller stops iterating: cancel the open stream.
         controller.abort(new ConnectError("watch closed", Code.Canceled));
