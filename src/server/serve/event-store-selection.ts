@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { EventStore } from "../store/event-store.js";
 import { createMemoryEventStore } from "../store/memory-event-store.js";
+import { createPostgresEventStore } from "../store/postgres-event-store.js";
 import { createSqliteEventStore } from "../store/sqlite-event-store.js";
 import type { FamilyStoreSelection } from "./family-store-selection.js";
 
@@ -23,7 +24,13 @@ export async function openEventStore(selection: FamilyStoreSelection): Promise<E
       }
       return createSqliteEventStore({ path: join(selection.dataDir, EVENTS_FILE_NAME) });
     case "postgres":
-      throw new TypeError('openEventStore: option "store" "postgres" has no event store yet in this version; use "sqlite" or "memory"');
+      if (selection.postgresPool !== undefined) {
+        return createPostgresEventStore({ pool: selection.postgresPool });
+      }
+      if (typeof selection.databaseUrl !== "string" || selection.databaseUrl === "") {
+        throw new TypeError('openEventStore: option "databaseUrl" is required for the postgres store');
+      }
+      return createPostgresEventStore({ connectionString: selection.databaseUrl });
     default:
       throw new TypeError('openEventStore: option "store" must be one of sqlite, memory, postgres');
   }

@@ -1,5 +1,7 @@
 import { join } from "node:path";
 import { createMemoryFamilyStore } from "../store/memory-family-store.js";
+import { createPostgresFamilyStore } from "../store/postgres-family-store.js";
+import type { PostgresPool } from "../store/postgres-pool.js";
 import { createSqliteFamilyStore } from "../store/sqlite-family-store.js";
 import type { FamilyStore } from "../store/family-store.js";
 
@@ -18,8 +20,10 @@ export interface FamilyStoreSelection {
   kind: FamilyStoreKind;
   /** dataDir holds the SQLite file `tokenkit.db`. Required for `sqlite`. */
   dataDir?: string;
-  /** databaseUrl is the Postgres connection URL. Required for `postgres`. */
+  /** databaseUrl is the Postgres connection URL. Required for `postgres` unless `postgresPool` is given. */
   databaseUrl?: string;
+  /** postgresPool is a pool shared with the server's other Postgres stores (see `createPostgresPool`); the store leaves it open. @default none — a pool of its own from `databaseUrl` */
+  postgresPool?: PostgresPool;
 }
 
 /**
@@ -39,7 +43,13 @@ export async function openFamilyStore(selection: FamilyStoreSelection): Promise<
       }
       return createSqliteFamilyStore({ path: join(selection.dataDir, SQLITE_FILE_NAME) });
     case "postgres":
-      throw new TypeError('openFamilyStore: option "store" "postgres" is not available yet in this version; use "sqlite" or "memory"');
+      if (selection.postgresPool !== undefined) {
+        return createPostgresFamilyStore({ pool: selection.postgresPool });
+      }
+      if (typeof selection.databaseUrl !== "string" || selection.databaseUrl === "") {
+        throw new TypeError('openFamilyStore: option "databaseUrl" is required for the postgres store (postgres://user:password@host:5432/db)');
+      }
+      return createPostgresFamilyStore({ connectionString: selection.databaseUrl });
     default:
       throw new TypeError(`openFamilyStore: option "store" must be one of ${FAMILY_STORE_KINDS.join(", ")}`);
   }

@@ -5,6 +5,10 @@ import { TokenService } from "../../../gen/tokenkit/v1/token_service_pb.js";
 import { systemClock, type Clock } from "../../lib/clock.js";
 import type { Logger } from "../../lib/logger.js";
 import { createKeyRing, type KeyRing } from "../keys/key-ring.js";
+import { startKeyReloader } from "../keys/key-reloader.js";
+import { parseKeyEncryptionKey } from "../keys/key-encryption.js";
+import { createPostgresKeyStore } from "../keys/postgres-key-store.js";
+import { createPostgresPool, type PostgresPool, type PostgresPoolOptions } from "../store/postgres-pool.js";
 import { createFileKeyStore, createMemoryKeyStore, SIGNING_ALGORITHMS, type KeyStore, type SigningAlgorithm } from "../keys/key-store.js";
 import { createMemoryEventStore } from "../store/memory-event-store.js";
 import { createRevocationCache, type RevocationCache } from "../revocation-cache.js";
@@ -75,11 +79,40 @@ export interface TokenkitServerOptions extends Pick<TokenServiceOptions, "audien
    * @default {} — both served, with the defaults of `sessionServices`
    */
   sessionServices?: Omit<SessionServicesOptions, "signal" | "clockToleranceSeconds"> | false;
-  /** databaseUrl is the Postgres URL for `store: "postgres"`. @default none */
+  /**
+   * databaseUrl is the Postgres URL for `store: "postgres"`, shared by every
+   * instance. Required with it. Security: it may hold a password; tokenkit
+   * never logs it.
+   * @default none
+   */
   databaseUrl?: string;
   /**
+   * postgres tunes the one connection pool a `store: "postgres"` server
+   * shares among its token, key and event stores (see {@link PostgresPoolOptions}
+   * for each default: 10 connections, 5 s statement timeout, 5 s connect timeout).
+   * @default {}
+   */
+  postgres?: Omit<PostgresPoolOptions, "connectionString" | "logger">;
+  /**
+   * keyEncryptionKey seals the private signing keys that `store: "postgres"`
+   * keeps in the database (32 random bytes, or their base64/hex text); every
+   * instance needs the same one. Required with `store: "postgres"` unless a
+   * `keyStore` is given (e.g. a file key store on a directory all instances share).
+   * Security: keep it apart from the database and its backups.
+   * @default none
+   */
+  keyEncryptionKey?: string | Uint8Array;
+  /**
+   * keyReloadIntervalMs is how often the key ring re-reads its store, so a
+   * rotation made by another instance or by `tokenkit keys rotate` reaches
+   * this instance's JWKS within this bound (new keys sign only 10 minutes
+   * after they are published, so every instance knows them first).
+   * @default 10 000 with `store: "postgres"`; otherwise off (SIGHUP reloads)
+   */
+  keyReloadIntervalMs?: number;
+  /**
    * keyStore persists the signing keys.
-   * @default `<dataDir>/keys.json` (memory with `store: "memory"`)
+   * @default `<dataDir>/keys.json`; memory with `store: "memory"`; the database (sealed with `keyEncryptionKey`) with `store: "postgres"`
    */
   keyStore?: KeyStore;
   /** algorithm signs new keys. @default "EdDSA" */
@@ -176,6 +209,20 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
   for (const name of TOKEN_SERVICE_SECONDS) {
     checkSeconds(name, options[name]);
   }
+  if (options.keyReloadIntervalMs !== undefined && (!Number.isSafeInteger(options.keyReloadIntervalMs) || options.keyReloadIntervalMs <= 0)) {
+    throw new TypeError('createTokenkitServer: option "keyReloadIntervalMs" must be a positive integer number of milliseconds');
+  }
+  const postgres = storeOption === "postgres";
+  if (postgres && (typeof options.databaseUrl !== "string" || options.databaseUrl === "")) {
+    throw new TypeError('createTokenkitServer: option "databaseUrl" is required with store "postgres" (postgres://user:password@host:5432/db)');
+  }
+  const keyEncryptionKey =
+    options.keyEncryptionKey === undefined ? undefined : parseKeyEncryptionKey(options.keyEncryptionKey, 'createTokenkitServer: option "keyEncryptionKey"');
+  if (postgres && options.keyStore === undefined && keyEncryptionKey === undefined) {
+    throw new TypeError(
+      'createTokenkitServer: option "keyEncryptionKey" is required with store "postgres": the signing keys are kept in the database, sealed with it, so that every instance shares them',
+    );
+  }
   const extra = options.services ?? [];
   if (!Array.isArray(extra) || extra.some((s) => s?.service?.kind !== "service" || typeof s.register !== "function")) {
     throw new TypeError('createTokenkitServer: option "services" must be a list of TokenkitServiceRegistration (see defineTokenkitService)');
@@ -200,14 +247,22 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
   try {
     const usesDataDir =
       storeOption === "sqlite" ||
-      (options.keyStore === undefined && storeOption !== "memory") ||
+      (options.keyStore === undefined && storeOption !== "memory" && !postgres) ||
       (options.adminKey === undefined && options.adminKeyFile === undefined);
     if (usesDataDir) {
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
     }
 
+    // One pool for every Postgres store of this server; ended last, after the stores closed.
+    let postgresPool: PostgresPool | undefined;
+    if (postgres) {
+      const pool = createPostgresPool({ ...options.postgres, connectionString: options.databaseUrl!, logger });
+      postgresPool = pool;
+      cleanups.push(() => pool.end());
+    }
+
     const store: FamilyStore =
-      typeof storeOption === "string" ? await openFamilyStore({ kind: storeOption, dataDir, databaseUrl: options.databaseUrl }) : storeOption;
+      typeof storeOption === "string" ? await openFamilyStore({ kind: storeOption, dataDir, databaseUrl: options.databaseUrl, postgresPool }) : storeOption;
     if (typeof storeOption === "string") {
       cleanups.push(() => store.close());
     }
@@ -215,13 +270,24 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
     let eventStore = options.eventStore;
     if (eventStore === undefined && options.sessionServices !== false) {
       const kind = typeof storeOption === "string" ? storeOption : "memory";
-      const opened = await openEventStore({ kind, dataDir, databaseUrl: options.databaseUrl });
+      const opened = await openEventStore({ kind, dataDir, databaseUrl: options.databaseUrl, postgresPool });
       cleanups.push(() => opened.close());
       eventStore = opened;
     }
 
-    const keyStore = options.keyStore ?? (storeOption === "memory" ? createMemoryKeyStore() : createFileKeyStore({ path: join(dataDir, KEYS_FILE_NAME) }));
+    const keyStore =
+      options.keyStore ??
+      (postgresPool !== undefined
+        ? await createPostgresKeyStore({ pool: postgresPool, keyEncryptionKey: keyEncryptionKey! })
+        : storeOption === "memory"
+          ? createMemoryKeyStore()
+          : createFileKeyStore({ path: join(dataDir, KEYS_FILE_NAME) }));
     const keyRing = await createKeyRing({ store: keyStore, algorithm: options.algorithm, clock });
+    // Instances sharing a key store see each other's rotations within the reload interval.
+    if (postgres || options.keyReloadIntervalMs !== undefined) {
+      const reloader = startKeyReloader({ keyRing, intervalMs: options.keyReloadIntervalMs, clock, logger });
+      cleanups.push(() => reloader.stop());
+    }
 
     let adminKey = options.adminKey;
     let adminKeyPath: string | undefined;
