@@ -5,6 +5,7 @@ import { FAMILY_STORE_KINDS } from "../server/serve/family-store-selection.js";
 import { createTokenkitServer, type TokenkitServer, type TokenkitServerOptions } from "../server/serve/server.js";
 import type { CliIo, Command } from "./cli-io.js";
 import { oneOf, optionalDuration, optionalPort } from "./flag-values.js";
+import { KEY_ENCRYPTION_KEY_ENV, keyEncryptionKeyFrom } from "./key-encryption-key-source.js";
 import { formatFlagHelp, parseFlags, type FlagSpecs, type ParsedFlags } from "./flags.js";
 import { UsageError } from "./usage-error.js";
 
@@ -14,7 +15,10 @@ export const SERVE_FLAGS: FlagSpecs = {
   port: { type: "string", valueName: "PORT", description: "Port to listen on; 0 picks a free one", defaultText: "8080" },
   "data-dir": { type: "string", valueName: "DIR", description: "Directory for the SQLite store, signing keys and admin key", defaultText: ".tokenkit" },
   store: { type: "string", valueName: "KIND", description: `Token-family store: ${FAMILY_STORE_KINDS.join(", ")}`, defaultText: "sqlite" },
-  "database-url": { type: "string", valueName: "URL", description: "Postgres connection URL for --store postgres" },
+  "database-url": { type: "string", valueName: "URL", description: "Postgres connection URL for --store postgres, the same for every instance" },
+  "database-pool-size": { type: "string", valueName: "N", description: "Most Postgres connections this instance opens (instances × N must fit max_connections)", defaultText: "10" },
+  "database-statement-timeout": { type: "string", valueName: "DUR", description: "Postgres statement timeout; a call over it fails with Unavailable", defaultText: "5s" },
+  "key-encryption-key-file": { type: "string", valueName: "PATH", description: "File holding the key that seals the signing keys in Postgres (32 random bytes, base64 or hex); TOKENKIT_KEY_ENCRYPTION_KEY wins" },
   issuer: { type: "string", valueName: "URL", description: "Issuer (iss) of the tokens", defaultText: "http://HOST:PORT" },
   "access-ttl": { type: "string", valueName: "DUR", description: "Access-token lifetime when a request sets none", defaultText: "1h" },
   "max-access-ttl": { type: "string", valueName: "DUR", description: "Longest access-token lifetime a request may get", defaultText: "24h" },
@@ -45,6 +49,12 @@ its path is printed). SIGINT/SIGTERM drain in-flight calls and close the
 store; SIGHUP reloads the signing keys. DUR is seconds or 90s, 15m, 24h, 90d.
 A flag wins over its environment twin.
 
+With --store postgres, any number of instances share one database (set the
+same --database-url, --issuer, admin key and key-encryption key on each):
+tokens, revocations, events and the signing keys (sealed with
+TOKENKIT_KEY_ENCRYPTION_KEY or --key-encryption-key-file) live in Postgres;
+every instance re-reads the keys every 10 s and revocations every 1 s.
+
 Flags:
 ${formatFlagHelp(SERVE_FLAGS)}`;
 
@@ -55,6 +65,7 @@ const OPTION_FLAGS: Readonly<Record<string, string>> = {
   dataDir: "data-dir",
   store: "store",
   databaseUrl: "database-url",
+  keyEncryptionKey: "key-encryption-key-file",
   issuer: "issuer",
   accessTtlSeconds: "access-ttl",
   maxAccessTtlSeconds: "max-access-ttl",
@@ -101,6 +112,9 @@ export function serveOptions(flags: ParsedFlags, env: Readonly<Record<string, st
   if (drain !== undefined) {
     options.drainTimeoutMs = drain * 1000;
   }
+  if (options.store === "postgres") {
+    Object.assign(options, postgresOptions(flags, env));
+  }
   const adminKey = env.TOKENKIT_ADMIN_KEY;
   if (adminKey !== undefined && adminKey !== "") {
     if (adminKey.length < 16) {
@@ -122,6 +136,36 @@ export function serveOptions(flags: ParsedFlags, env: Readonly<Record<string, st
     }
   }
   return options;
+}
+
+/** postgresOptions reads the flags of `--store postgres`; a missing URL or key-encryption key is a usage error. */
+function postgresOptions(flags: ParsedFlags, env: Readonly<Record<string, string | undefined>>): Partial<TokenkitServerOptions> {
+  if (flags.string("database-url") === undefined) {
+    throw new UsageError(`${flags.label("store")} postgres needs --database-url (or TOKENKIT_DATABASE_URL): postgres://user:password@host:5432/db`);
+  }
+  const keyEncryptionKey = keyEncryptionKeyFrom(flags, env);
+  if (keyEncryptionKey === undefined) {
+    throw new UsageError(
+      `${flags.label("store")} postgres keeps the signing keys in the database, sealed with a key-encryption key that every instance shares: ` +
+        `set ${KEY_ENCRYPTION_KEY_ENV} or --key-encryption-key-file (32 random bytes, e.g. openssl rand -base64 32)`,
+    );
+  }
+  const postgres: NonNullable<TokenkitServerOptions["postgres"]> = {};
+  const size = flags.string("database-pool-size");
+  if (size !== undefined) {
+    if (!/^[0-9]{1,4}$/.test(size) || Number(size) < 1) {
+      throw new UsageError(`${flags.label("database-pool-size")} must be a whole number from 1 to 9999 (got "${size}")`);
+    }
+    postgres.maxConnections = Number(size);
+  }
+  const timeout = optionalDuration(flags, "database-statement-timeout");
+  if (timeout !== undefined) {
+    if (timeout < 1) {
+      throw new UsageError(`${flags.label("database-statement-timeout")} must be at least 1s`);
+    }
+    postgres.statementTimeoutMs = timeout * 1000;
+  }
+  return { keyEncryptionKey, postgres };
 }
 
 function readPem(flags: ParsedFlags, name: string, path: string): Buffer {
