@@ -32,6 +32,15 @@ export const SERVE_FLAGS: FlagSpecs = {
   "tls-key": { type: "string", valueName: "PATH", description: "PEM private key for --tls-cert" },
   "heartbeat-interval": { type: "string", valueName: "DUR", description: "Interval HeartbeatService tells clients to wait between heartbeats (1s-1h)", defaultText: "30s" },
   "drain-timeout": { type: "string", valueName: "DUR", description: "How long in-flight calls may run on shutdown", defaultText: "10s" },
+  // Browsers (issue 7)
+  "cors-origin": {
+    type: "string",
+    multiple: true,
+    valueName: "ORIGIN",
+    description: "Origin whose pages may call the server from a browser (repeatable or comma-separated; * for any)",
+    defaultText: "none",
+  },
+  static: { type: "string", valueName: "DIR", description: "Serve the files of DIR for GET requests that are no RPC (a browser app on the server's origin)" },
   help: { type: "boolean", env: false, description: "Show this help" },
 };
 
@@ -39,6 +48,7 @@ const USAGE = `Usage: tokenkit serve [--host 127.0.0.1] [--port 8080 | 0] [--dat
                      [--store sqlite|memory|postgres] [--database-url URL]
                      [--issuer URL] [--access-ttl DUR] [--default-refresh-ttl DUR]
                      [--max-refresh-ttl DUR] [--grace-period DUR] [--admin-key-file PATH]
+                     [--cors-origin ORIGIN]... [--static DIR]
 
 Runs the token server: Connect, gRPC and gRPC-Web over HTTP/2 cleartext and
 HTTP/1.1 on one port (HTTPS with --tls-cert/--tls-key), with health checks,
@@ -77,6 +87,8 @@ const OPTION_FLAGS: Readonly<Record<string, string>> = {
   algorithm: "algorithm",
   tls: "tls-cert",
   drainTimeoutMs: "drain-timeout",
+  corsOrigins: "cors-origin",
+  staticDir: "static",
 };
 
 /**
@@ -108,6 +120,16 @@ export function serveOptions(flags: ParsedFlags, env: Readonly<Record<string, st
     }
     options.sessionServices = { heartbeatIntervalSeconds: heartbeat };
   }
+  // Browsers (issue 7): --cors-origin repeats and also takes comma-separated lists.
+  const corsOrigins = flags
+    .strings("cors-origin")
+    .flatMap((v) => v.split(","))
+    .map((v) => v.trim())
+    .filter((v) => v !== "");
+  if (corsOrigins.length > 0) {
+    options.corsOrigins = corsOrigins;
+  }
+  options.staticDir = flags.string("static");
   const drain = optionalDuration(flags, "drain-timeout");
   if (drain !== undefined) {
     options.drainTimeoutMs = drain * 1000;

@@ -40,6 +40,10 @@ export type { TokenkitServiceRegistration, TokenkitServerContext } from "./serve
 export { listenDualProtocol, HTTP2_PREFACE } from "./serve/dual-protocol-listener.js";
 export type { DualProtocolListener, DualProtocolListenerOptions, DualProtocolRequestHandler } from "./serve/dual-protocol-listener.js";
 export { createTokenkitHandler } from "./serve/tokenkit-handler.js";
+export { createCorsHandler, normalizeCorsOrigin } from "./serve/cors-handler.js";
+export type { CorsOptions } from "./serve/cors-handler.js";
+export { createStaticHandler, contentTypeOf } from "./serve/static-handler.js";
+export type { StaticHandlerOptions } from "./serve/static-handler.js";
 export type { TokenkitHandlerOptions } from "./serve/tokenkit-handler.js";
 export { createHealthService } from "./serve/health-service.js";
 export type { HealthServiceOptions } from "./serve/health-service.js";

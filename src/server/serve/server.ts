@@ -23,6 +23,8 @@ import { openEventStore } from "./event-store-selection.js";
 import { FAMILY_STORE_KINDS, openFamilyStore, type FamilyStoreKind } from "./family-store-selection.js";
 import type { TokenkitServerContext, TokenkitServiceRegistration } from "./service-registration.js";
 import { createTokenkitHandler } from "./tokenkit-handler.js";
+import { createCorsHandler, normalizeCorsOrigin } from "./cors-handler.js";
+import { createStaticHandler } from "./static-handler.js";
 
 /** KEYS_FILE_NAME is the key-ring file inside the data directory. */
 export const KEYS_FILE_NAME = "keys.json";
@@ -143,6 +145,23 @@ export interface TokenkitServerOptions extends Pick<TokenServiceOptions, "audien
   services?: readonly TokenkitServiceRegistration[];
   /** interceptors run around every call. @default [] */
   interceptors?: Interceptor[];
+  // --- Browsers (issue 7): CORS and static files ---
+  /**
+   * corsOrigins lists the origins whose pages may call the server from a browser
+   * (`https://app.example.com`, `http://localhost:5173`, or `"*"` for any), with the
+   * Connect/gRPC-Web headers exposed as connect-es documents (see `createCorsHandler`).
+   * A disallowed origin gets no CORS headers.
+   * @default none — no CORS headers; only same-origin pages (e.g. `staticDir`) and non-browser clients can call
+   */
+  corsOrigins?: readonly string[];
+  /**
+   * staticDir serves the files of this directory for `GET`/`HEAD` paths that are no RPC
+   * (see `createStaticHandler`: no path traversal, content types by extension), so a browser
+   * app and its token server share one origin. It must exist.
+   * @default none — such paths are 404
+   */
+  staticDir?: string;
+  // --- end Browsers ---
   /** clock supplies the time. @default systemClock */
   clock?: Clock;
   /** logger receives lifecycle and security events — never token text or the admin key. @default none */
@@ -227,6 +246,29 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
   if (!Array.isArray(extra) || extra.some((s) => s?.service?.kind !== "service" || typeof s.register !== "function")) {
     throw new TypeError('createTokenkitServer: option "services" must be a list of TokenkitServiceRegistration (see defineTokenkitService)');
   }
+  // --- Browsers (issue 7): validate corsOrigins and staticDir before anything is opened ---
+  const corsOrigins = options.corsOrigins;
+  if (corsOrigins !== undefined) {
+    if (!Array.isArray(corsOrigins) || corsOrigins.length === 0) {
+      throw new TypeError('createTokenkitServer: option "corsOrigins" must be a non-empty list of origins');
+    }
+    for (const origin of corsOrigins) {
+      try {
+        normalizeCorsOrigin(origin, "corsOrigins");
+      } catch (err) {
+        throw new TypeError(`createTokenkitServer: ${(err as Error).message}`);
+      }
+    }
+  }
+  let staticHandler: DualProtocolRequestHandler | undefined;
+  if (options.staticDir !== undefined) {
+    try {
+      staticHandler = await createStaticHandler({ root: options.staticDir });
+    } catch {
+      throw new TypeError(`createTokenkitServer: option "staticDir" must be an existing directory (${String(options.staticDir)})`);
+    }
+  }
+  // --- end Browsers ---
   const clock = options.clock ?? systemClock;
   const { logger } = options;
 
@@ -361,7 +403,7 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
       clock,
       logger,
     };
-    handler = createTokenkitHandler({
+    const rpcHandler = createTokenkitHandler({
       services: [TokenService, ...services.map((s) => s.service)],
       routes(router) {
         router.service(TokenService, tokenService);
@@ -372,7 +414,10 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
       jwks: () => keyRing.jwks(),
       serving: () => serving,
       interceptors,
+      fallback: staticHandler,
     });
+    // Browsers (issue 7): CORS wraps everything, preflights included.
+    handler = corsOrigins === undefined ? rpcHandler : createCorsHandler({ origins: corsOrigins }, rpcHandler);
     serving = true;
 
     let closing: Promise<void> | undefined;

@@ -20,6 +20,12 @@ export interface TokenkitHandlerOptions {
   jwks?: () => JSONWebKeySet;
   /** serving reports whether the server accepts calls (health answers NOT_SERVING when not). @default () => true */
   serving?: () => boolean;
+  /**
+   * fallback serves requests that no route and not the JWKS matched (for example static files:
+   * `createStaticHandler`); it answers them itself, 404 included.
+   * @default none — a plain-text 404
+   */
+  fallback?: DualProtocolRequestHandler;
   /** interceptors run around every call, including health and reflection. @default [] */
   interceptors?: Interceptor[];
   /**
@@ -52,6 +58,9 @@ export function createTokenkitHandler(options: TokenkitHandlerOptions): DualProt
   if (duplicate !== undefined) {
     throw new TypeError(`createTokenkitHandler: service "${duplicate}" is registered twice`);
   }
+  if (options.fallback !== undefined && typeof options.fallback !== "function") {
+    throw new TypeError('createTokenkitHandler: option "fallback" must be a request handler');
+  }
   const jwks = options.jwks === undefined ? undefined : createJwksHandler({ jwks: options.jwks });
   const handler = connectNodeAdapter({
     interceptors: options.interceptors ?? [],
@@ -66,6 +75,10 @@ export function createTokenkitHandler(options: TokenkitHandlerOptions): DualProt
       const path = (req.url ?? "").split("?", 1)[0];
       if (jwks !== undefined && path === JWKS_PATH) {
         jwks(req, res);
+        return;
+      }
+      if (options.fallback !== undefined) {
+        options.fallback(req, res);
         return;
       }
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
