@@ -90,10 +90,25 @@ describe("tokenkit command line", () => {
     }
   });
 
-  it("demo is not implemented yet (exit 2)", async () => {
-    const res = await runCli(["demo"]);
+  it.each([
+    [["--duration", "0"], "--duration must be at least 1s"],
+    [["--refresh-ttl", "30s"], "--refresh-ttl must be at least 60s"],
+    [["--url", "http://127.0.0.1:9"], "TOKENKIT_ADMIN_KEY"],
+    [["--url", "ftp://x"], "--url must be an http:// or https:// URL"],
+    [["--bogus"], "bogus"],
+  ])("demo %j is a usage error naming the flag (exit 2)", async (args, message) => {
+    const res = await runCli(["demo", ...args]);
     expect(res.code).toBe(2);
-    expect(res.stderr).toContain("not implemented yet");
+    expect(res.stderr).toContain(message);
+  });
+
+  it("demo runs a short session against its in-process server and exits 0 with a summary", async () => {
+    const res = await runCli(["demo", "--duration", "2s"]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/^tokenkit demo: started a tokenkit server in process at http:\/\/127\.0\.0\.1:\d+/);
+    expect(res.stdout).toContain("♥ heartbeat acknowledged");
+    expect(res.stdout).toContain("summary after");
+    expect(res.stdout).toContain("✓ the session ran on");
   });
 
   it("no command prints usage and exits 2", async () => {
