@@ -39,6 +39,17 @@ export interface RevocationCacheOptions {
    * @default 86 460 — the 24 h access-token ceiling plus 60 s tolerance.
    */
   retainSeconds?: number;
+  /**
+   * lookbackSeconds re-reads, at every poll, revocations stamped up to this
+   * long before the newest one already seen. A revocation's time is taken by
+   * the instance that made it, just before its statement commits; with
+   * several instances on one database, one can commit a revocation stamped
+   * a little earlier than another's already-seen one (a statement slowed by
+   * a lock, bounded by the statement timeout; clocks a little apart). The
+   * look-back keeps those from being skipped.
+   * @default 10 — twice the Postgres store's default 5 s statement timeout.
+   */
+  lookbackSeconds?: number;
   /** clock supplies the time. @default systemClock */
   clock?: Clock;
   /** logger receives poll failures. @default none */
@@ -61,6 +72,10 @@ export function createRevocationCache(options: RevocationCacheOptions): Revocati
   if (!Number.isFinite(retainSeconds) || retainSeconds <= 0) {
     throw new TypeError('createRevocationCache: option "retainSeconds" must be a positive number');
   }
+  const lookbackSeconds = options.lookbackSeconds ?? 10;
+  if (!Number.isFinite(lookbackSeconds) || lookbackSeconds < 0) {
+    throw new TypeError('createRevocationCache: option "lookbackSeconds" must be a non-negative number');
+  }
   const { store, logger } = options;
   const clock = options.clock ?? systemClock;
   const revoked = new Map<string, number>();
@@ -79,7 +94,7 @@ export function createRevocationCache(options: RevocationCacheOptions): Revocati
   }
 
   async function poll(): Promise<void> {
-    const rows = await store.revocationsSince(cursor);
+    const rows = await store.revocationsSince(cursor - lookbackSeconds);
     for (const r of rows) {
       revoked.set(r.sid, r.revokedAt);
       // Re-read the last second next time: a revocation committed later in the same second is not missed.
