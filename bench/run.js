@@ -1,6 +1,7 @@
 // npm run bench [-- --quick]: runs every benchmark row and writes bench/results.json.
 import { clientRows } from "./client.js";
 import { report } from "./lib.js";
+import { postgresRows } from "./postgres.js";
 import { scaleRows } from "./scale.js";
 import { serverRows } from "./server.js";
 import { verifyRows } from "./verify.js";
@@ -10,6 +11,7 @@ const out = process.argv.find((a) => a.startsWith("--out="))?.slice(6) ?? new UR
 const rows = [
   ...(await clientRows({ quick })),
   ...(await serverRows({ quick, store: process.env.BENCH_STORE ?? "sqlite" })),
+  ...(await postgresRows({ quick })),
   ...(await verifyRows({ quick })),
   ...(await scaleRows()),
 ];
