@@ -122,6 +122,29 @@ describe("watchEvents against the real EventService", () => {
     expect(watch.reconnects).toBe(3);
   });
 
+  it("over real HTTP/2: resumes after the server's connections are destroyed, with no gap and no duplicate", async () => {
+    fx = await createSessionFixture({ http2: true });
+    const f = fx;
+    await ingest(f, 5);
+    const events: WatchEventsEvent[] = [];
+    const watch = watchEvents(f.events, { clock: f.clock, random: () => 0, onEvent: (e) => events.push(e) });
+    const { seen } = consume(watch);
+    await until(() => seen.length === 5);
+    for (let kill = 1; kill <= 3; kill++) {
+      f.killConnections();
+      await until(() => events.filter((e) => e.type === "reconnect").length === kill);
+      // Events stored while the watch is down are delivered after it reopens.
+      await ingest(f, 2);
+      await f.settle();
+      f.clock.advance(500);
+      await until(() => seen.length === 5 + 2 * kill);
+    }
+    expect(seen).toEqual(range(1, 11));
+    expect(watch.reconnects).toBe(3);
+    expect(events.filter((e) => e.type === "reconnect").every((e) => e.type === "reconnect" && e.cause === "transient_error")).toBe(true);
+    expect(events.some((e) => e.type === "duplicate")).toBe(false);
+  });
+
   it("starts after afterSequence and filters by types", async () => {
     fx = await createSessionFixture();
     const f = fx;

@@ -1,4 +1,7 @@
-import { createClient, createContextValues, createRouterTransport, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createClient, createContextValues, createRouterTransport, type Client, type ConnectRouter, type Interceptor, type Transport } from "@connectrpc/connect";
+import { connectNodeAdapter, createConnectTransport } from "@connectrpc/connect-node";
+import { createServer as createHttp2Server, type Http2Server, type ServerHttp2Session } from "node:http2";
+import type { AddressInfo } from "node:net";
 import { EventService } from "../../gen/tokenkit/v1/event_service_pb.js";
 import { HeartbeatService } from "../../gen/tokenkit/v1/heartbeat_service_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -73,6 +76,8 @@ export interface SessionFixture {
   issue(req: MessageInitShape<typeof IssueTokenRequestSchema>): Promise<TokenPair>;
   /** subject is the subject of the issued pair. */
   subject: string;
+  /** killConnections destroys every HTTP/2 connection to the server (with `http2: true`; else a no-op). */
+  killConnections(): void;
   close(): Promise<void>;
 }
 
@@ -89,6 +94,8 @@ export interface SessionFixtureOptions {
   eventService?: Partial<EventServiceOptions>;
   /** clientInterceptors run on the client side, outside the auth interceptor. */
   clientInterceptors?: Interceptor[];
+  /** http2 serves over a real loopback HTTP/2 server (connect-node) instead of createRouterTransport. @default false */
+  http2?: boolean;
   /** source overrides token-source options. */
   source?: Partial<TokenSourceOptions>;
 }
@@ -137,20 +144,45 @@ export async function createSessionFixture(opts: SessionFixtureOptions = {}): Pr
   // The client's auth interceptor is bound late: the token source needs the transport first.
   let auth: Interceptor | undefined;
   const lateAuth: Interceptor = (next) => (req) => (auth ? auth(next)(req) : next(req));
-  const transport: Transport = createRouterTransport(
-    (router) => {
-      router.service(TokenService, createTokenService({ store, keyRing, issuer: ISSUER, adminKey: ADMIN_KEY, revocations, clock }), {
-        interceptors: [countRefreshes],
+  const routes = (router: ConnectRouter) => {
+    router.service(TokenService, createTokenService({ store, keyRing, issuer: ISSUER, adminKey: ADMIN_KEY, revocations, clock }), {
+      interceptors: [countRefreshes],
+    });
+    router.service(HeartbeatService, createHeartbeatService({ store: eventStore, intervalSeconds: opts.heartbeatIntervalSeconds, clock }), {
+      interceptors: serviceInterceptors,
+    });
+    router.service(EventService, createEventService({ store: eventStore, revocations, clock, ...opts.eventService }), {
+      interceptors: serviceInterceptors,
+    });
+  };
+  const clientInterceptors = [...(opts.clientInterceptors ?? []), lateAuth];
+  let transport: Transport;
+  let killConnections = () => {};
+  let stopServer = async () => {};
+  if (opts.http2) {
+    // A real HTTP/2 cleartext server on loopback whose connections the test can kill.
+    const server: Http2Server = createHttp2Server(connectNodeAdapter({ routes }));
+    const sessions = new Set<ServerHttp2Session>();
+    server.on("session", (session) => {
+      sessions.add(session);
+      session.on("close", () => sessions.delete(session));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "2", interceptors: clientInterceptors });
+    killConnections = () => {
+      for (const session of sessions) {
+        session.destroy();
+      }
+    };
+    stopServer = () =>
+      new Promise<void>((resolve) => {
+        killConnections();
+        server.close(() => resolve());
       });
-      router.service(HeartbeatService, createHeartbeatService({ store: eventStore, intervalSeconds: opts.heartbeatIntervalSeconds, clock }), {
-        interceptors: serviceInterceptors,
-      });
-      router.service(EventService, createEventService({ store: eventStore, revocations, clock, ...opts.eventService }), {
-        interceptors: serviceInterceptors,
-      });
-    },
-    { transport: { interceptors: [...(opts.clientInterceptors ?? []), lateAuth] } },
-  );
+  } else {
+    transport = createRouterTransport(routes, { transport: { interceptors: clientInterceptors } });
+  }
   const tokens = createClient(TokenService, transport);
   const subject = "agent-7";
   const pair = (
@@ -202,8 +234,10 @@ export async function createSessionFixture(opts: SessionFixtureOptions = {}): Pr
       const res = await tokens.issueToken(req, { headers: { "x-api-key": ADMIN_KEY }, contextValues: createContextValues().set(skipAuthKey, true) });
       return res.tokenPair!;
     },
+    killConnections: () => killConnections(),
     async close() {
       source.close();
+      await stopServer();
       revocations.close();
       await eventStore.close();
       await store.close();
