@@ -1,8 +1,10 @@
 import type { JWTPayload } from "jose";
 import { AuthErrorReason } from "../../../gen/tokenkit/v1/auth_error_pb.js";
 import type { ActorClaim } from "../store/family-store.js";
+import { systemClock } from "../../lib/clock.js";
 import {
   ACCESS_TOKEN_TYPE,
+  MAX_TOKEN_BYTES,
   MAX_ACTOR_DEPTH,
   actorDepth,
   type AccessTokenClaims,
@@ -12,21 +14,66 @@ import {
   createTokenVerifier,
   type TokenVerifierOptions,
 } from "./token-verifier.js";
+import { createVerifiedTokenCache } from "./verified-token-cache.js";
 
 /** AccessTokenVerifier verifies a bearer access token and returns its typed claims, or throws {@link TokenVerificationError}. */
 export type AccessTokenVerifier = (token: string, options?: { ignoreExpiry?: boolean; ignoreAudience?: boolean }) => Promise<AccessTokenClaims>;
 
-/** AccessTokenVerifierOptions configures {@link createAccessTokenVerifier}: the options of `createTokenVerifier` without `typ`, which is always `at+jwt`. */
-export type AccessTokenVerifierOptions = Omit<TokenVerifierOptions, "typ">;
+/**
+ * AccessTokenVerifierOptions configures {@link createAccessTokenVerifier}:
+ * the options of `createTokenVerifier` without `typ`, which is always
+ * `at+jwt`, plus the verified-token cache.
+ */
+export interface AccessTokenVerifierOptions extends Omit<TokenVerifierOptions, "typ"> {
+  /**
+   * cacheSize is how many verified tokens are remembered, so the repeated
+   * calls of one client (one token for most of an hour) skip the signature
+   * check; 0 turns the cache off. Entries are keyed by the token's SHA-256.
+   * @default 10000
+   */
+  cacheSize?: number;
+  /**
+   * cacheTtlMs is how long a verified token is trusted without checking its
+   * signature again; a key removed from the ring stops verifying within it.
+   * An entry never outlives the token's expiry.
+   * @default 60000
+   */
+  cacheTtlMs?: number;
+}
 
 /**
  * createAccessTokenVerifier returns an {@link AccessTokenVerifier}: every
  * check of `createTokenVerifier` with `typ: "at+jwt"`, plus the shape of the
  * tokenkit claims (`sid`, `scope`, `refresh_ttl`, `meta`, `act` depth ≤ 5).
+ * Tokens that verified are remembered (see `cacheSize`, `cacheTtlMs`); the
+ * claims it returns are frozen.
  */
 export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): AccessTokenVerifier {
-  const verify = createTokenVerifier({ ...options, typ: ACCESS_TOKEN_TYPE });
-  return async (token, opts) => parseAccessClaims(await verify(token, opts));
+  const { cacheSize = 10_000, cacheTtlMs = 60_000, ...verifierOptions } = options ?? {};
+  if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) {
+    throw new TypeError('createAccessTokenVerifier: option "cacheSize" must be a non-negative integer');
+  }
+  if (!Number.isFinite(cacheTtlMs) || cacheTtlMs < 0) {
+    throw new TypeError('createAccessTokenVerifier: option "cacheTtlMs" must be a non-negative number of milliseconds');
+  }
+  const verify = createTokenVerifier({ ...verifierOptions, typ: ACCESS_TOKEN_TYPE });
+  if (cacheSize === 0 || cacheTtlMs === 0) {
+    return async (token, opts) => parseAccessClaims(await verify(token, opts));
+  }
+  const clock = options.clock ?? systemClock;
+  const cache = createVerifiedTokenCache(cacheSize, cacheTtlMs, options.clockToleranceSeconds ?? 60);
+  return async (token, opts) => {
+    // Revocation's relaxed checks (ignoreExpiry, ignoreAudience) never read or fill the cache.
+    if (opts?.ignoreExpiry || opts?.ignoreAudience || typeof token !== "string" || token.length > MAX_TOKEN_BYTES) {
+      return parseAccessClaims(await verify(token, opts));
+    }
+    const hit = cache.get(token, clock.now());
+    if (hit !== undefined) {
+      return hit;
+    }
+    const claims = parseAccessClaims(await verify(token));
+    return cache.set(token, claims, clock.now());
+  };
 }
 
 function invalid(what: string): TokenVerificationError {
