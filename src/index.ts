@@ -49,6 +49,8 @@ export type { WatchEventsStream, WatchEventsOptions, WatchEventsEvent, WatchReco
 export { isTransientError } from "./client/transient-error.js";
 export { createWebStorageTokenStore } from "./client/web-storage-token-store.js";
 export type { WebStorageTokenStoreOptions } from "./client/web-storage-token-store.js";
+export { createIndexedDbTokenStore } from "./client/indexeddb-token-store.js";
+export type { IndexedDbTokenStoreOptions } from "./client/indexeddb-token-store.js";
 export { createCrossTabTokenStore } from "./client/cross-tab-token-store.js";
 export type { CrossTabTokenStore, CrossTabTokenStoreOptions, CrossTabChannel, WebLocks } from "./client/cross-tab-token-store.js";
 export { documentVisibility } from "./client/page-visibility.js";

@@ -1,5 +1,6 @@
 import { createAsyncMutex } from "./async-mutex.js";
 import type { StoredToken, TokenStore } from "./token-store.js";
+import { createIndexedDbTokenStore } from "./indexeddb-token-store.js";
 import { createWebStorageTokenStore } from "./web-storage-token-store.js";
 
 /**
@@ -29,9 +30,12 @@ export interface CrossTabChannel {
 /** CrossTabTokenStoreOptions configures {@link createCrossTabTokenStore}. */
 export interface CrossTabTokenStoreOptions {
   /**
-   * store keeps the token. It must be shared by the tabs (`localStorage`),
-   * or re-reading it under the lock cannot see another tab's pair.
-   * @default createWebStorageTokenStore({ key: name }) — `localStorage`
+   * store keeps the token. It must be shared by the tabs, and a read that
+   * follows another tab's completed save must see it — IndexedDB promises
+   * that; `localStorage` does not (Chromium propagates other tabs' writes
+   * asynchronously, so a tab taking the lock right after another rotated may
+   * still read the spent pair).
+   * @default createIndexedDbTokenStore({ key: name }) where `indexedDB` exists, else createWebStorageTokenStore({ key: name }) (`localStorage`)
    */
   store?: TokenStore;
   /**
@@ -77,7 +81,8 @@ const SAVED = "tokenkit.saved.v1";
 
 /**
  * createCrossTabTokenStore returns a {@link CrossTabTokenStore} for
- * single-page apps open in several tabs that share one session: the token
+ * single-page apps open in several tabs that share one session, kept in
+ * IndexedDB by default: the token
  * source's "re-read storage → refresh if still needed → write" runs under a
  * Web Lock (`navigator.locks.request(name, …)`) held across tabs, so one tab
  * rotates the refresh token and the others find the new pair when they get
@@ -95,8 +100,8 @@ const SAVED = "tokenkit.saved.v1";
  * single-tab app sharing storage.
  *
  * Messages carry no token text: a receiving tab re-reads the store.
- * Security: the default store is `localStorage`, readable by any script on
- * the origin (see {@link createWebStorageTokenStore}).
+ * Security: the default store (IndexedDB, else `localStorage`) is readable by
+ * any script on the origin; an XSS flaw exposes the refresh token.
  *
  * @example
  * const source = createTokenSource({
@@ -114,7 +119,9 @@ export function createCrossTabTokenStore(options: CrossTabTokenStoreOptions = {}
   if (typeof name !== "string" || name === "") {
     throw new TypeError(`${who}: option "name" must be a non-empty string`);
   }
-  const store = options.store ?? createWebStorageTokenStore({ key: name });
+  const store =
+    options.store ??
+    ((globalThis as { indexedDB?: unknown }).indexedDB !== undefined ? createIndexedDbTokenStore({ key: name }) : createWebStorageTokenStore({ key: name }));
   if (typeof store?.load !== "function" || typeof store.save !== "function") {
     throw new TypeError(`${who}: option "store" must be a TokenStore (load, save)`);
   }

@@ -385,8 +385,11 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     );
     inflightAbort = controller;
 
+    const startGen = generation;
     const attemptOnce = async (): Promise<{ next: StoredToken; adopted: boolean }> => {
-      if (await adoptFromStore()) {
+      // A newer pair may have arrived while this refresh waited for the lock: read from the
+      // store now, or announced through `store.subscribe` (then the store holds nothing newer).
+      if ((await adoptFromStore()) || generation !== startGen) {
         baseGen = generation;
         const adopted = token!;
         // A forced refresh wanted a token other than ours, and adoption gave one; otherwise refresh only if the adopted token is stale too.
