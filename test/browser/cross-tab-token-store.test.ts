@@ -144,6 +144,31 @@ describe("createCrossTabTokenStore", () => {
     expect(server.rpcs).toBe(1);
   });
 
+  it("a refresh that waited for the lock while the new pair was announced adopts it instead of rotating again", async () => {
+    const { clock, server, tabs } = await setup(2);
+    const [a, b] = tabs as [(typeof tabs)[0], (typeof tabs)[0]];
+    await b.source.getToken();
+    // Tab A holds the lock (its refresh in flight)...
+    let release!: () => void;
+    const held = a.store.lock(() => new Promise<void>((r) => (release = r)));
+    clock.advance(8_500);
+    // ...while tab B passes its refresh point: its background refresh queues for the lock.
+    expect(await b.source.getToken()).toBe("at-0");
+    // A rotates, saves and announces; B adopts the announced pair while still queued.
+    const next = await server.refresh(a.source.current(), { signal: new AbortController().signal, cause: "proactive" });
+    await a.store.save(next);
+    await until(() => b.source.current()?.accessToken === "at-1");
+    release();
+    await held;
+    await until(() => b.events.some((e) => e.type === "refresh" && e.cause === "proactive"));
+    expect(server.rpcs).toBe(1);
+    expect(server.revoked).toBe(false);
+    expect(b.events.filter((e) => e.type === "refresh")).toEqual([
+      expect.objectContaining({ cause: "notified", outcome: "adopted" }),
+      expect.objectContaining({ cause: "proactive", outcome: "adopted" }),
+    ]);
+  });
+
   it("messages carry no token text", async () => {
     const seen: unknown[] = [];
     const name = `test-${Math.random().toString(36).slice(2)}`;
