@@ -33,7 +33,9 @@ export interface WebStorageTokenStoreOptions {
  * rejects with the storage's error (for example a full quota).
  *
  * It has no `lock`: tabs sharing a key may refresh concurrently (the
- * server's grace window absorbs the race).
+ * server's grace window absorbs the race). For an app open in several tabs
+ * use `createCrossTabTokenStore`, which also explains why it prefers
+ * IndexedDB: `localStorage` writes reach other tabs asynchronously.
  *
  * Security: Web Storage is readable by any script running on the origin; an
  * XSS flaw exposes the refresh token. Prefer `sessionStorage` or an

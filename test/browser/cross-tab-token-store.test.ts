@@ -169,6 +169,18 @@ describe("createCrossTabTokenStore", () => {
     ]);
   });
 
+  it("a login in another tab ends this tab's session-expired state", async () => {
+    const { clock, tabs } = await setup(2);
+    const [a, b] = tabs as [(typeof tabs)[0], (typeof tabs)[0]];
+    await a.source.setToken({ accessToken: "at-x", refreshToken: "not-the-current-one", receivedAt: clock.now(), expiresAt: clock.now() + 10_000 });
+    await expect(a.source.getToken({ forceRefresh: true })).rejects.toMatchObject({ code: 16 });
+    expect(a.source.state).toBe("session_expired");
+    clock.advance(1);
+    await b.source.setToken({ accessToken: "at-new", refreshToken: "rt-new", receivedAt: clock.now(), expiresAt: clock.now() + 10_000 });
+    await until(() => a.source.state === "active");
+    expect(await a.source.getToken()).toBe("at-new");
+  });
+
   it("messages carry no token text", async () => {
     const seen: unknown[] = [];
     const name = `test-${Math.random().toString(36).slice(2)}`;
