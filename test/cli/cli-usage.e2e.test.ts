@@ -61,10 +61,10 @@ describe("tokenkit command line", () => {
     expect(res.stdout).toBe("");
   });
 
-  it("serve --store postgres says it is not available yet", async () => {
+  it("serve --store postgres without --database-url is a usage error naming the flag", async () => {
     const res = await runCli(["serve", "--store", "postgres", "--port", "0", "--data-dir", tempDir()]);
     expect(res.code).toBe(2);
-    expect(res.stderr).toContain("not available yet");
+    expect(res.stderr).toContain("--store postgres needs --database-url (or TOKENKIT_DATABASE_URL)");
   });
 
   it("serve rejects settings the token service refuses, naming the flag", async () => {

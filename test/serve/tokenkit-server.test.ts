@@ -105,8 +105,8 @@ describe("createTokenkitServer", () => {
     await expect(createTokenkitServer({ port: 0, dataDir: tempDir(), ...options })).rejects.toThrow(name);
   });
 
-  it("says that the postgres store is not available yet", async () => {
-    await expect(createTokenkitServer({ port: 0, dataDir: tempDir(), store: "postgres" })).rejects.toThrow(/"store".*not available yet/);
+  it("store postgres without a database URL is refused, naming the option", async () => {
+    await expect(createTokenkitServer({ port: 0, dataDir: tempDir(), store: "postgres" })).rejects.toThrow(/option "databaseUrl" is required with store "postgres"/);
   });
 
   it("rejects token-service settings out of range before serving, and releases the port", async () => {
