@@ -26,6 +26,42 @@ export interface FamilyStoreSelection {
   postgresPool?: PostgresPool;
 }
 
+/** StoreMakers builds one kind of store (token families, events) for {@link openSelectedStore}. */
+export interface StoreMakers<S> {
+  /** fileName is the SQLite file inside the data directory. */
+  fileName: string;
+  memory(): S;
+  sqlite(path: string): S;
+  postgres(source: { pool: PostgresPool } | { connectionString: string }): Promise<S>;
+}
+
+/**
+ * openSelectedStore opens the store `selection` names with `makers`,
+ * checking what each kind needs; `who` names the caller in the
+ * `TypeError`s for mistakes.
+ */
+export async function openSelectedStore<S>(who: string, selection: FamilyStoreSelection, makers: StoreMakers<S>): Promise<S> {
+  switch (selection?.kind) {
+    case "memory":
+      return makers.memory();
+    case "sqlite":
+      if (typeof selection.dataDir !== "string" || selection.dataDir === "") {
+        throw new TypeError(`${who}: option "dataDir" is required for the sqlite store`);
+      }
+      return makers.sqlite(join(selection.dataDir, makers.fileName));
+    case "postgres":
+      if (selection.postgresPool !== undefined) {
+        return makers.postgres({ pool: selection.postgresPool });
+      }
+      if (typeof selection.databaseUrl !== "string" || selection.databaseUrl === "") {
+        throw new TypeError(`${who}: option "databaseUrl" is required for the postgres store (postgres://user:password@host:5432/db)`);
+      }
+      return makers.postgres({ connectionString: selection.databaseUrl });
+    default:
+      throw new TypeError(`${who}: option "store" must be one of ${FAMILY_STORE_KINDS.join(", ")}`);
+  }
+}
+
 /**
  * openFamilyStore opens the token-family store a server was configured
  * with: `sqlite` at `<dataDir>/tokenkit.db` (state survives restarts),
@@ -34,23 +70,10 @@ export interface FamilyStoreSelection {
  * the option.
  */
 export async function openFamilyStore(selection: FamilyStoreSelection): Promise<FamilyStore> {
-  switch (selection?.kind) {
-    case "memory":
-      return createMemoryFamilyStore();
-    case "sqlite":
-      if (typeof selection.dataDir !== "string" || selection.dataDir === "") {
-        throw new TypeError('openFamilyStore: option "dataDir" is required for the sqlite store');
-      }
-      return createSqliteFamilyStore({ path: join(selection.dataDir, SQLITE_FILE_NAME) });
-    case "postgres":
-      if (selection.postgresPool !== undefined) {
-        return createPostgresFamilyStore({ pool: selection.postgresPool });
-      }
-      if (typeof selection.databaseUrl !== "string" || selection.databaseUrl === "") {
-        throw new TypeError('openFamilyStore: option "databaseUrl" is required for the postgres store (postgres://user:password@host:5432/db)');
-      }
-      return createPostgresFamilyStore({ connectionString: selection.databaseUrl });
-    default:
-      throw new TypeError(`openFamilyStore: option "store" must be one of ${FAMILY_STORE_KINDS.join(", ")}`);
-  }
+  return openSelectedStore("openFamilyStore", selection, {
+    fileName: SQLITE_FILE_NAME,
+    memory: createMemoryFamilyStore,
+    sqlite: (path) => createSqliteFamilyStore({ path }),
+    postgres: (source) => createPostgresFamilyStore(source),
+  });
 }
