@@ -1,7 +1,7 @@
 import type { JWK } from "jose";
 import type { PoolClient } from "pg";
-import { migratePostgres } from "../store/postgres-migrations.js";
-import { resolvePostgresPool, type PostgresStoreOptions } from "../store/postgres-pool.js";
+import type { PostgresStoreOptions } from "../store/postgres-pool.js";
+import { openPostgresStore } from "../store/postgres-store-handle.js";
 import { parseKeyEncryptionKey, type KeyEncryptionKey } from "./key-encryption.js";
 import { SIGNING_ALGORITHMS, type KeyStore, type SigningAlgorithm, type StoredKey } from "./key-store.js";
 
@@ -60,15 +60,8 @@ export async function createPostgresKeyStore(options: PostgresKeyStoreOptions): 
     typeof kekOption === "object" && !(kekOption instanceof Uint8Array)
       ? kekOption
       : parseKeyEncryptionKey(kekOption, 'createPostgresKeyStore: option "keyEncryptionKey"');
-  const { pool, owned } = resolvePostgresPool(options, "createPostgresKeyStore");
-  try {
-    await migratePostgres(pool);
-  } catch (err) {
-    if (owned) {
-      await pool.end().catch(() => {});
-    }
-    throw err;
-  }
+  const store = await openPostgresStore(options, "createPostgresKeyStore", "Postgres key store");
+  const { pool } = store;
 
   function toStored(r: KeyRow): StoredKey {
     if (!SIGNING_ALGORITHMS.includes(r.alg as SigningAlgorithm)) {
@@ -140,10 +133,6 @@ export async function createPostgresKeyStore(options: PostgresKeyStoreOptions): 
         await write(client, next);
         return next;
       }),
-    async close() {
-      if (owned) {
-        await pool.end();
-      }
-    },
+    close: () => store.close(),
   };
 }

@@ -1,8 +1,6 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import type { AppendResult, EventInput, EventRecord, EventStore, HeartbeatRecord, ListQuery } from "./event-store.js";
-import { postgresCall } from "./postgres-errors.js";
-import { migratePostgres } from "./postgres-migrations.js";
-import { resolvePostgresPool, type PostgresPool, type PostgresStoreOptions } from "./postgres-pool.js";
+import type { PostgresPool, PostgresStoreOptions } from "./postgres-pool.js";
+import { openPostgresStore } from "./postgres-store-handle.js";
 
 const WHAT = "Postgres event store";
 
@@ -135,23 +133,8 @@ async function append(pool: PostgresPool, subject: string, events: readonly Even
  * failures reject with `Unavailable`; after `close()` every call does.
  */
 export async function createPostgresEventStore(options: PostgresEventStoreOptions): Promise<EventStore> {
-  const { pool, owned } = resolvePostgresPool(options, "createPostgresEventStore");
-  try {
-    await migratePostgres(pool);
-  } catch (err) {
-    if (owned) {
-      await pool.end().catch(() => {});
-    }
-    throw err;
-  }
-  let closed = false;
-
-  function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    if (closed) {
-      return Promise.reject(new ConnectError(`${WHAT} is closed`, Code.Unavailable));
-    }
-    return postgresCall(WHAT, operation, fn);
-  }
+  const store = await openPostgresStore(options, "createPostgresEventStore", WHAT);
+  const { pool, call } = store;
 
   return {
     append: (subject, events, now) => call("append", () => append(pool, subject, events, now)),
@@ -173,14 +156,6 @@ export async function createPostgresEventStore(options: PostgresEventStoreOption
         const { rows } = await pool.query<HeartbeatRow>(SELECT_HEARTBEAT, [sid, instanceId]);
         return rows[0] === undefined ? undefined : toHeartbeat(rows[0]);
       }),
-    async close() {
-      if (closed) {
-        return;
-      }
-      closed = true;
-      if (owned) {
-        await pool.end();
-      }
-    },
+    close: () => store.close(),
   };
 }

@@ -8,9 +8,8 @@ import type {
   RotateInput,
   RotateResult,
 } from "./family-store.js";
-import { postgresCall } from "./postgres-errors.js";
-import { migratePostgres } from "./postgres-migrations.js";
-import { resolvePostgresPool, type PostgresStoreOptions } from "./postgres-pool.js";
+import type { PostgresStoreOptions } from "./postgres-pool.js";
+import { openPostgresStore } from "./postgres-store-handle.js";
 
 const WHAT = "Postgres token store";
 
@@ -148,23 +147,8 @@ const PURGE = `
  * `Aborted`; after `close()` every call fails with `Unavailable`.
  */
 export async function createPostgresFamilyStore(options: PostgresFamilyStoreOptions): Promise<FamilyStore> {
-  const { pool, owned } = resolvePostgresPool(options, "createPostgresFamilyStore");
-  try {
-    await migratePostgres(pool);
-  } catch (err) {
-    if (owned) {
-      await pool.end().catch(() => {});
-    }
-    throw err;
-  }
-  let closed = false;
-
-  function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    if (closed) {
-      return Promise.reject(new ConnectError(`${WHAT} is closed`, Code.Unavailable));
-    }
-    return postgresCall(WHAT, operation, fn);
-  }
+  const store = await openPostgresStore(options, "createPostgresFamilyStore", WHAT);
+  const { pool, call } = store;
 
   async function revoke(sid: string, now: number, reason: RevokeReason): Promise<string[]> {
     const { rows } = await pool.query<{ sid: string }>(REVOKE_TREE, [sid, now, reason]);
@@ -248,14 +232,6 @@ export async function createPostgresFamilyStore(options: PostgresFamilyStoreOpti
         const { rows } = await pool.query<{ n: string }>(PURGE, [now, boxBefore]);
         return Number(rows[0]!.n);
       }),
-    async close() {
-      if (closed) {
-        return;
-      }
-      closed = true;
-      if (owned) {
-        await pool.end();
-      }
-    },
+    close: () => store.close(),
   };
 }
