@@ -1,4 +1,5 @@
-import { systemClock, type Clock, type ClockTimer } from "../lib/clock.js";
+import { systemClock, type Clock } from "../lib/clock.js";
+import { startPeriodicTask } from "../lib/periodic-task.js";
 import type { Logger } from "../lib/logger.js";
 import type { FamilyStore } from "./store/family-store.js";
 
@@ -45,30 +46,16 @@ export function startStoreJanitor(options: StoreJanitorOptions): StoreJanitor {
   }
   const { store, logger } = options;
   const clock = options.clock ?? systemClock;
-  let timer: ClockTimer | undefined;
-  let stopped = false;
-
-  async function runOnce(): Promise<number> {
-    const now = Math.floor(clock.now() / 1000);
-    return store.purge(now, now - grace);
-  }
-
-  function arm(): void {
-    if (stopped) return;
-    timer = clock.setTimeout(() => {
-      runOnce()
-        .then((n) => n > 0 && logger?.debug?.(`tokenkit: purged ${n} expired refresh records`))
-        .catch((err: unknown) => logger?.warn?.("tokenkit: purging the token store failed; will retry", err))
-        .finally(arm);
-    }, intervalMs);
-  }
-  arm();
-
-  return {
-    runOnce,
-    stop() {
-      stopped = true;
-      if (timer !== undefined) clock.clearTimeout(timer);
+  return startPeriodicTask({
+    clock,
+    intervalMs,
+    run: async () => {
+      const now = Math.floor(clock.now() / 1000);
+      return store.purge(now, now - grace);
     },
-  };
+    onResult: (n) => {
+      if (n > 0) logger?.debug?.(`tokenkit: purged ${n} expired refresh records`);
+    },
+    onError: (err) => logger?.warn?.("tokenkit: purging the token store failed; will retry", err),
+  });
 }

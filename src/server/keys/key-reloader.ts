@@ -1,4 +1,5 @@
-import { systemClock, type Clock, type ClockTimer } from "../../lib/clock.js";
+import { systemClock, type Clock } from "../../lib/clock.js";
+import { startPeriodicTask } from "../../lib/periodic-task.js";
 import type { Logger } from "../../lib/logger.js";
 import type { KeyRing } from "./key-ring.js";
 
@@ -46,36 +47,10 @@ export function startKeyReloader(options: KeyReloaderOptions): KeyReloader {
   }
   const { keyRing, logger } = options;
   const clock = options.clock ?? systemClock;
-  let timer: ClockTimer | undefined;
-  let stopped = false;
-  let inFlight: Promise<void> | undefined;
-
-  function runOnce(): Promise<void> {
-    inFlight ??= keyRing.reload().finally(() => {
-      inFlight = undefined;
-    });
-    return inFlight;
-  }
-
-  function arm(): void {
-    if (stopped) {
-      return;
-    }
-    timer = clock.setTimeout(() => {
-      runOnce()
-        .catch((err: unknown) => logger?.warn?.("tokenkit: reloading the signing keys failed; keeping the current ones", err))
-        .finally(arm);
-    }, intervalMs);
-  }
-  arm();
-
-  return {
-    runOnce,
-    stop() {
-      stopped = true;
-      if (timer !== undefined) {
-        clock.clearTimeout(timer);
-      }
-    },
-  };
+  return startPeriodicTask({
+    clock,
+    intervalMs,
+    run: () => keyRing.reload(),
+    onError: (err) => logger?.warn?.("tokenkit: reloading the signing keys failed; keeping the current ones", err),
+  });
 }
