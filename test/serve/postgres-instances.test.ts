@@ -115,6 +115,24 @@ describe.skipIf(!HAS_DATABASE)(postgresTitle("two createTokenkitServer instances
     expect(((await res.json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid)).toContain(kid);
   });
 
+  it("warns when several instances could each stamp their own address as issuer", async () => {
+    const schema = uniqueName("iss");
+    schemas.push(schema);
+    const lines: string[] = [];
+    const server = await createTokenkitServer({
+      port: 0,
+      store: "postgres",
+      databaseUrl: TEST_DATABASE_URL,
+      postgres: { schema },
+      keyEncryptionKey: KEK,
+      adminKey: ADMIN,
+      logger: { warn: (m) => lines.push(m) },
+    });
+    servers.push(server);
+    expect(lines.join("\n")).toMatch(/no issuer set.*set --issuer to the public URL/);
+    expect(lines.join("\n")).not.toContain(KEK);
+  });
+
   it("refuses to start without a database URL or a key-encryption key, naming the option", async () => {
     await expect(createTokenkitServer({ port: 0, store: "postgres", keyEncryptionKey: KEK, adminKey: ADMIN })).rejects.toThrow(/option "databaseUrl" is required with store "postgres"/);
     await expect(createTokenkitServer({ port: 0, store: "postgres", databaseUrl: TEST_DATABASE_URL, adminKey: ADMIN })).rejects.toThrow(/option "keyEncryptionKey" is required with store "postgres"/);

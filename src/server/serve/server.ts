@@ -372,6 +372,10 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
     cleanups.push(() => listener.close());
 
     const issuer = options.issuer ?? listener.url;
+    if (options.issuer === undefined && storeOption === "postgres") {
+      // Instances sharing a database must share one issuer, or one's tokens fail `iss` on another.
+      logger?.warn?.(`tokenkit: no issuer set, so tokens carry this instance's own address ${issuer}; set --issuer to the public URL when several instances share the database`);
+    }
     const tokenService = createTokenService({
       store,
       keyRing,
