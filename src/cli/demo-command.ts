@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { defineCommand } from "./define-command.js";
 import type { Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { systemClock, type Clock } from "../lib/clock.js";
@@ -6,7 +7,7 @@ import { createTokenkitServer, type TokenkitServer } from "../server/serve/serve
 import type { CliIo, Command } from "./cli-io.js";
 import { startDemo } from "./demo.js";
 import { httpUrl, optionalDuration } from "./flag-values.js";
-import { formatFlagHelp, parseFlags, type FlagSpecs } from "./flags.js";
+import { formatFlagHelp, type FlagSpecs } from "./flags.js";
 import { UsageError } from "./usage-error.js";
 
 const FLAGS: FlagSpecs = {
@@ -91,15 +92,12 @@ function stopSignal(io: CliIo): { signal: AbortSignal; dispose(): void } {
 }
 
 /** demoCommand implements `tokenkit demo`. */
-export const demoCommand: Command = {
+export const demoCommand: Command = defineCommand({
   name: "demo",
   summary: "watch a session outlive many short-lived tokens (heartbeats, event upload, watch)",
-  async run(args, io) {
-    const flags = parseFlags(FLAGS, args, io.env);
-    if (flags.boolean("help")) {
-      io.stdout(USAGE);
-      return 0;
-    }
+  flags: FLAGS,
+  usage: USAGE,
+  async run(flags, io) {
     const duration = optionalDuration(flags, "duration") ?? 120;
     const accessTtl = optionalDuration(flags, "access-ttl") ?? 20;
     const refreshTtl = optionalDuration(flags, "refresh-ttl") ?? 120;
@@ -147,4 +145,4 @@ export const demoCommand: Command = {
       await server.close();
     }
   },
-};
+});

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
+import { defineCommand } from "./define-command.js";
 import { join } from "node:path";
 import type { Command } from "./cli-io.js";
 import { httpUrl, keyValues, optionalDuration, requiredString } from "./flag-values.js";
-import { formatFlagHelp, parseFlags, type FlagSpecs } from "./flags.js";
+import { formatFlagHelp, type FlagSpecs } from "./flags.js";
 import { createTokenClient, formatTokenPair } from "./token-client.js";
 import { saveTokenPair, TOKEN_STORE_FLAG } from "./token-file.js";
 import { UsageError } from "./usage-error.js";
@@ -38,15 +39,12 @@ Flags:
 ${formatFlagHelp(FLAGS)}`;
 
 /** issueCommand implements `tokenkit issue`. */
-export const issueCommand: Command = {
+export const issueCommand: Command = defineCommand({
   name: "issue",
   summary: "issue a token pair with the admin key",
-  async run(args, io) {
-    const flags = parseFlags(FLAGS, args, io.env);
-    if (flags.boolean("help")) {
-      io.stdout(USAGE);
-      return 0;
-    }
+  flags: FLAGS,
+  usage: USAGE,
+  async run(flags, io) {
     const url = httpUrl(flags, "url");
     const subject = requiredString(flags, "subject");
     const refreshTtl = optionalDuration(flags, "refresh-ttl");
@@ -75,7 +73,7 @@ export const issueCommand: Command = {
     io.stdout(text);
     return 0;
   },
-};
+});
 
 /**
  * resolveAdminKey picks the admin key: TOKENKIT_ADMIN_KEY, else the key file

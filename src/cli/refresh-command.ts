@@ -1,6 +1,7 @@
 import type { Command } from "./cli-io.js";
+import { defineCommand } from "./define-command.js";
 import { httpUrl } from "./flag-values.js";
-import { formatFlagHelp, parseFlags, type FlagSpecs } from "./flags.js";
+import { formatFlagHelp, type FlagSpecs } from "./flags.js";
 import { createTokenClient, formatTokenPair } from "./token-client.js";
 import { rotateStoredToken, TOKEN_STORE_FLAG } from "./token-file.js";
 import { UsageError } from "./usage-error.js";
@@ -24,15 +25,12 @@ Flags:
 ${formatFlagHelp(FLAGS)}`;
 
 /** refreshCommand implements `tokenkit refresh`. */
-export const refreshCommand: Command = {
+export const refreshCommand: Command = defineCommand({
   name: "refresh",
   summary: "rotate a refresh token into a new pair",
-  async run(args, io) {
-    const flags = parseFlags(FLAGS, args, io.env);
-    if (flags.boolean("help")) {
-      io.stdout(USAGE);
-      return 0;
-    }
+  flags: FLAGS,
+  usage: USAGE,
+  async run(flags, io) {
     const url = httpUrl(flags, "url");
     const refreshToken = flags.string("refresh-token");
     const storePath = flags.string("store");
@@ -54,4 +52,4 @@ export const refreshCommand: Command = {
     io.stdout(formatTokenPair(pair));
     return 0;
   },
-};
+});

@@ -1,6 +1,7 @@
 import type { Command } from "./cli-io.js";
+import { defineCommand } from "./define-command.js";
 import { httpUrl, requiredString } from "./flag-values.js";
-import { formatFlagHelp, parseFlags, type FlagSpecs } from "./flags.js";
+import { formatFlagHelp, type FlagSpecs } from "./flags.js";
 import { createTokenClient } from "./token-client.js";
 
 const FLAGS: FlagSpecs = {
@@ -19,19 +20,16 @@ Flags:
 ${formatFlagHelp(FLAGS)}`;
 
 /** revokeCommand implements `tokenkit revoke`. */
-export const revokeCommand: Command = {
+export const revokeCommand: Command = defineCommand({
   name: "revoke",
   summary: "revoke the token family of a token",
-  async run(args, io) {
-    const flags = parseFlags(FLAGS, args, io.env);
-    if (flags.boolean("help")) {
-      io.stdout(USAGE);
-      return 0;
-    }
+  flags: FLAGS,
+  usage: USAGE,
+  async run(flags, io) {
     const url = httpUrl(flags, "url");
     const token = requiredString(flags, "token");
     await createTokenClient(url).revokeToken({ token });
     io.stdout("{}");
     return 0;
   },
-};
+});

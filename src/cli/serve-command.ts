@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { defineCommand } from "./define-command.js";
 import type { Logger } from "../lib/logger.js";
 import { SIGNING_ALGORITHMS } from "../server/keys/key-store.js";
 import { FAMILY_STORE_KINDS } from "../server/serve/family-store-selection.js";
@@ -6,7 +7,7 @@ import { createTokenkitServer, type TokenkitServer, type TokenkitServerOptions }
 import type { CliIo, Command } from "./cli-io.js";
 import { oneOf, optionalDuration, optionalPort } from "./flag-values.js";
 import { KEY_ENCRYPTION_KEY_ENV, keyEncryptionKeyFrom } from "./key-encryption-key-source.js";
-import { formatFlagHelp, parseFlags, type FlagSpecs, type ParsedFlags } from "./flags.js";
+import { formatFlagHelp, type FlagSpecs, type ParsedFlags } from "./flags.js";
 import { UsageError } from "./usage-error.js";
 
 /** SERVE_FLAGS is the flag table of `tokenkit serve`. */
@@ -268,15 +269,12 @@ function waitForShutdown(io: CliIo, onReload: () => void): { done: Promise<strin
 }
 
 /** serveCommand implements `tokenkit serve`. */
-export const serveCommand: Command = {
+export const serveCommand: Command = defineCommand({
   name: "serve",
   summary: "run the token server",
-  async run(args, io) {
-    const flags = parseFlags(SERVE_FLAGS, args, io.env);
-    if (flags.boolean("help")) {
-      io.stdout(USAGE);
-      return 0;
-    }
+  flags: SERVE_FLAGS,
+  usage: USAGE,
+  async run(flags, io) {
     const options = serveOptions(flags, io.env);
     options.logger = stderrLogger(io);
     let server: TokenkitServer;
@@ -311,4 +309,4 @@ export const serveCommand: Command = {
     io.stderr("info tokenkit: stopped");
     return 0;
   },
-};
+});
