@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { EventService, WatchEventsResponse } from "../../gen/tokenkit/v1/event_service_pb.js";
+import { AuthErrorReason, authErrorReason } from "../auth-error.js";
 import { abortableDelay, linkedAbortController } from "../lib/abortable-delay.js";
 import { systemClock, type Clock } from "../lib/clock.js";
 import { backoffDelay, type BackoffOptions } from "./refresh-policy.js";
@@ -75,9 +76,10 @@ export interface WatchEventsStream extends AsyncIterable<WatchEventsResponse> {
  *
  * The watch ends normally when the caller stops iterating or the `signal`
  * aborts, and ends with the error when it is not worth retrying: the
- * session is over (`isSessionExpired(err)` — the server ended the stream
- * with `TOKEN_REVOKED`, or the token source could not refresh: a new login
- * is needed), `PermissionDenied` (no scope `events:read`),
+ * session is over (`isSessionExpired(err)`: the token source could not
+ * refresh, a new login is needed — a stream the server ends with
+ * `TOKEN_REVOKED` is reopened once at once so that the source learns it and
+ * fires its session-expired event), `PermissionDenied` (no scope `events:read`),
  * `InvalidArgument`, or `maxConsecutiveFailures` reached. Iterate it once.
  *
  * @example
@@ -163,7 +165,13 @@ export function watchEvents(client: Client<typeof EventService>, options: WatchE
           return;
         }
         error = ConnectError.from(e);
-        if (!isTransientError(error)) {
+        // A running stream that the server ends with TOKEN_REVOKED gets one immediate reopen: through
+        // the auth interceptor it makes the token source try its refresh, fail for good and enter its
+        // session-expired state (firing the app's login hook) — the reopen then ends the watch. A
+        // reopen that itself fails so (failures > 0) ends it at once.
+        const revokedByServer =
+          error.code === Code.Unauthenticated && authErrorReason(error) === AuthErrorReason.TOKEN_REVOKED && failures === 0 && !tokenRetryUsed;
+        if (!isTransientError(error) && !revokedByServer) {
           throw error;
         }
         cause = error.code === Code.Unauthenticated ? "token_expired" : "transient_error";
