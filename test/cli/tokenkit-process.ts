@@ -55,7 +55,7 @@ export interface ServeProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-const LISTENING = /^tokenkit listening on (http:\/\/127\.0\.0\.1:(\d+))$/;
+const LISTENING = /^tokenkit listening on (https?:\/\/127\.0\.0\.1:(\d+))$/;
 
 /** startServe spawns `tokenkit serve ...args` and resolves once it printed its listening line. */
 export function startServe(args: string[], env: Record<string, string> = cleanEnv()): Promise<ServeProcess> {
