@@ -55,3 +55,25 @@ export async function createTestDatabase(prefix = "db"): Promise<{ url: string; 
     },
   };
 }
+
+/**
+ * inFreshSchema opens a Postgres store in a schema of its own for a store contract suite:
+ * `reopen` is a second pool on the same schema (another tokenkit instance), `cleanup` closes
+ * the store and drops the schema.
+ */
+export async function inFreshSchema<S extends { close(): Promise<void> }>(
+  prefix: string,
+  open: (options: { connectionString: string; schema: string }) => Promise<S>,
+): Promise<{ store: S; reopen: () => Promise<S>; cleanup(): Promise<void> }> {
+  const schema = uniqueName(prefix);
+  const reopen = () => open({ connectionString: TEST_DATABASE_URL, schema });
+  const store = await reopen();
+  return {
+    store,
+    reopen,
+    cleanup: async () => {
+      await store.close();
+      await dropSchema(schema);
+    },
+  };
+}

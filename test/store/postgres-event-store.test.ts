@@ -1,25 +1,13 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { createPostgresEventStore } from "../../src/server/store/postgres-event-store.js";
-import { adminQuery, dropSchema, HAS_DATABASE, postgresTitle, TEST_DATABASE_URL, uniqueName } from "../helpers/postgres.js";
+import { adminQuery, dropSchema, HAS_DATABASE, inFreshSchema, postgresTitle, TEST_DATABASE_URL, uniqueName } from "../helpers/postgres.js";
 import { describeEventStoreContract, ev } from "./event-store-contract.js";
 
 const T0 = 1_800_000_000_000;
 
 describe.skipIf(!HAS_DATABASE)(postgresTitle("Postgres event store"), () => {
-  describeEventStoreContract("postgres", async () => {
-    const schema = uniqueName("ev");
-    const open = () => createPostgresEventStore({ connectionString: TEST_DATABASE_URL, schema });
-    const store = await open();
-    return {
-      store,
-      reopen: open,
-      cleanup: async () => {
-        await store.close();
-        await dropSchema(schema);
-      },
-    };
-  });
+  describeEventStoreContract("postgres", () => inFreshSchema("ev", createPostgresEventStore));
 
   describe("Postgres specifics", () => {
     it("two instances appending to one subject at once get one gap-free sequence; each id is stored once", async () => {

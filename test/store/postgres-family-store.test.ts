@@ -3,27 +3,14 @@ import { describe, expect, it } from "vitest";
 import { createPostgresFamilyStore } from "../../src/server/store/postgres-family-store.js";
 import { POSTGRES_MIGRATIONS } from "../../src/server/store/postgres-migrations.js";
 import { createPostgresPool } from "../../src/server/store/postgres-pool.js";
-import { adminQuery, dropSchema, HAS_DATABASE, postgresTitle, TEST_DATABASE_URL, uniqueName } from "../helpers/postgres.js";
+import { adminQuery, dropSchema, HAS_DATABASE, inFreshSchema, postgresTitle, TEST_DATABASE_URL, uniqueName } from "../helpers/postgres.js";
 import { createTokenServerFixture } from "../helpers/token-server-fixture.js";
 import { describeFamilyStoreContract, family, token } from "./family-store-contract.js";
 
 const T0 = 1_800_000_000;
 
 describe.skipIf(!HAS_DATABASE)(postgresTitle("Postgres family store"), () => {
-  describeFamilyStoreContract("postgres", async () => {
-    const schema = uniqueName("fam");
-    const open = () => createPostgresFamilyStore({ connectionString: TEST_DATABASE_URL, schema });
-    const store = await open();
-    return {
-      store,
-      // A second pool on the same schema: another tokenkit instance.
-      reopen: open,
-      cleanup: async () => {
-        await store.close();
-        await dropSchema(schema);
-      },
-    };
-  });
+  describeFamilyStoreContract("postgres", () => inFreshSchema("fam", createPostgresFamilyStore));
 
   describe("Postgres specifics", () => {
     it("ten instances starting at once on an empty schema migrate exactly once", async () => {
