@@ -1,4 +1,4 @@
-import { decodeStoredToken, encodeStoredToken } from "./stored-token-codec.js";
+import { encodeStoredToken, readStoredToken } from "./stored-token-codec.js";
 import type { TokenStore } from "./token-store.js";
 
 /** IndexedDbTokenStoreOptions configures {@link createIndexedDbTokenStore}. */
@@ -99,34 +99,13 @@ export function createIndexedDbTokenStore(options: IndexedDbTokenStoreOptions = 
     return opening;
   }
 
-  function report(err: unknown): void {
-    try {
-      onError?.(err);
-    } catch {
-      // An observer's failure must not turn a readable-as-empty store into a throwing one.
-    }
-  }
-
   return {
-    async load() {
-      let text: unknown;
-      try {
-        const db = await open();
-        text = await request(db.transaction(OBJECT_STORE, "readonly").objectStore(OBJECT_STORE).get(key));
-      } catch (err) {
-        report(err);
-        return undefined;
-      }
-      if (text === undefined) {
-        return undefined;
-      }
-      try {
-        return decodeStoredToken(typeof text === "string" ? text : JSON.stringify(text), `IndexedDB "${database}" key "${key}"`);
-      } catch (err) {
-        report(err);
-        return undefined;
-      }
-    },
+    load: () =>
+      readStoredToken(
+        async () => request((await open()).transaction(OBJECT_STORE, "readonly").objectStore(OBJECT_STORE).get(key)),
+        `IndexedDB "${database}" key "${key}"`,
+        onError,
+      ),
     async save(token) {
       const db = await open();
       const tx = db.transaction(OBJECT_STORE, "readwrite");

@@ -86,3 +86,37 @@ export function decodeStoredToken(text: string, where: string): StoredToken {
   }
   return out;
 }
+
+/**
+ * readStoredToken reads and decodes one stored pair for a browser store's
+ * `load`: what `read` returns (a string, a structured value, or
+ * `undefined`/`null` for nothing), decoded with {@link decodeStoredToken}.
+ * A failing read or an unreadable value counts as no token and is passed to
+ * `onError` (an observer that throws is ignored), so a bad value never turns
+ * a store into one that throws.
+ */
+export async function readStoredToken(read: () => unknown, where: string, onError?: (error: unknown) => void): Promise<StoredToken | undefined> {
+  const report = (err: unknown) => {
+    try {
+      onError?.(err);
+    } catch {
+      // An observer's failure must not turn a readable-as-empty store into a throwing one.
+    }
+  };
+  let text: unknown;
+  try {
+    text = await read();
+  } catch (err) {
+    report(err);
+    return undefined;
+  }
+  if (text === undefined || text === null) {
+    return undefined;
+  }
+  try {
+    return decodeStoredToken(typeof text === "string" ? text : JSON.stringify(text), where);
+  } catch (err) {
+    report(err);
+    return undefined;
+  }
+}

@@ -1,4 +1,4 @@
-import { decodeStoredToken, encodeStoredToken } from "./stored-token-codec.js";
+import { encodeStoredToken, readStoredToken } from "./stored-token-codec.js";
 import type { TokenStore } from "./token-store.js";
 
 /** WebStorageTokenStoreOptions configures {@link createWebStorageTokenStore}. */
@@ -65,33 +65,8 @@ export function createWebStorageTokenStore(options: WebStorageTokenStoreOptions 
     throw new TypeError('createWebStorageTokenStore: option "onError" must be a function');
   }
 
-  function report(err: unknown): void {
-    try {
-      onError?.(err);
-    } catch {
-      // An observer's failure must not turn a readable-as-empty store into a throwing one.
-    }
-  }
-
   return {
-    async load() {
-      let text: string | null;
-      try {
-        text = storage.getItem(key);
-      } catch (err) {
-        report(err);
-        return undefined;
-      }
-      if (text === null) {
-        return undefined;
-      }
-      try {
-        return decodeStoredToken(text, `web storage key "${key}"`);
-      } catch (err) {
-        report(err);
-        return undefined;
-      }
-    },
+    load: () => readStoredToken(() => storage.getItem(key), `web storage key "${key}"`, onError),
     async save(token) {
       if (token === undefined) {
         storage.removeItem(key);
