@@ -3,7 +3,8 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { EventSchema, type Event, type EventService } from "../../gen/tokenkit/v1/event_service_pb.js";
 import { abortableDelay, linkedAbortController } from "../lib/abortable-delay.js";
-import { systemClock, type Clock, type ClockTimer } from "../lib/clock.js";
+import type { Clock, ClockTimer } from "../lib/clock.js";
+import { checkLoopOptions } from "./loop-options.js";
 import { newEventId } from "./event-id.js";
 import { backoffDelay, type BackoffOptions } from "./refresh-policy.js";
 import { isSessionExpired } from "./token-source.js";
@@ -232,24 +233,10 @@ export function createEventUploader(client: Client<typeof EventService>, options
   const backoff = options.backoff ?? {};
   if (backoff.initialMs !== undefined) positiveInt(who, "backoff.initialMs", backoff.initialMs, 1000);
   if (backoff.maxMs !== undefined) positiveInt(who, "backoff.maxMs", backoff.maxMs, 60_000);
-  const clock = options.clock ?? systemClock;
-  if (typeof clock?.now !== "function" || typeof clock.setTimeout !== "function" || typeof clock.clearTimeout !== "function") {
-    throw new TypeError(`${who}: option "clock" must implement now, setTimeout and clearTimeout`);
-  }
-  const random = options.random ?? Math.random;
+  const { clock, random, signal, emit } = checkLoopOptions(who, options);
   const generateId = options.generateId ?? newEventId;
-  for (const [name, fn] of [
-    ["random", random],
-    ["generateId", generateId],
-    ["onEvent", options.onEvent ?? (() => {})],
-  ] as const) {
-    if (typeof fn !== "function") {
-      throw new TypeError(`${who}: option "${name}" must be a function`);
-    }
-  }
-  const { onEvent, signal } = options;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`${who}: option "signal" must be an AbortSignal`);
+  if (typeof generateId !== "function") {
+    throw new TypeError(`${who}: option "generateId" must be a function`);
   }
 
   const queue: Pending[] = [];
@@ -271,14 +258,6 @@ export function createEventUploader(client: Client<typeof EventService>, options
   stopper.signal.addEventListener("abort", () => stop(new EventUploaderError("ERR_UPLOADER_CLOSED", "the event uploader was aborted", { cause: stopper.signal.reason })), {
     once: true,
   });
-
-  function emit(event: EventUploaderEvent): void {
-    try {
-      onEvent?.(event);
-    } catch {
-      // An observer's failure must not stop uploads.
-    }
-  }
 
   function snapshot(): EventUploaderStats {
     return { ...stats, queued: queue.length + inflight.length };

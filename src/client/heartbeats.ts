@@ -2,7 +2,8 @@ import { durationMs as protoDurationMs, timestampMs } from "@bufbuild/protobuf/w
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { HeartbeatResponse, HeartbeatService } from "../../gen/tokenkit/v1/heartbeat_service_pb.js";
 import { abortableDelay, linkedAbortController } from "../lib/abortable-delay.js";
-import { systemClock, type Clock } from "../lib/clock.js";
+import type { Clock } from "../lib/clock.js";
+import { checkLoopOptions } from "./loop-options.js";
 import { backoffDelay, type BackoffOptions } from "./refresh-policy.js";
 import { isSessionExpired } from "./token-source.js";
 import { isTransientError } from "./transient-error.js";
@@ -163,35 +164,13 @@ export function startHeartbeats(client: Client<typeof HeartbeatService>, options
   const backoff = options.backoff ?? {};
   positive(who, "backoff.initialMs", backoff.initialMs, 1000);
   positive(who, "backoff.maxMs", backoff.maxMs, 60_000);
-  const clock = options.clock ?? systemClock;
-  if (typeof clock?.now !== "function" || typeof clock.setTimeout !== "function" || typeof clock.clearTimeout !== "function") {
-    throw new TypeError(`${who}: option "clock" must implement now, setTimeout and clearTimeout`);
-  }
-  const random = options.random ?? Math.random;
-  if (typeof random !== "function") {
-    throw new TypeError(`${who}: option "random" must be a function`);
-  }
-  const { onEvent, signal } = options;
-  if (onEvent !== undefined && typeof onEvent !== "function") {
-    throw new TypeError(`${who}: option "onEvent" must be a function`);
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`${who}: option "signal" must be an AbortSignal`);
-  }
+  const { clock, random, signal, emit } = checkLoopOptions(who, options);
 
   const clamp = (ms: number) => Math.min(maxIntervalMs, Math.max(minIntervalMs, ms));
   let intervalMs = clamp(defaultIntervalMs);
   let beats = 0;
   let failures = 0;
   const { controller: stopper, dispose } = linkedAbortController(signal);
-
-  function emit(event: HeartbeatEvent): void {
-    try {
-      onEvent?.(event);
-    } catch {
-      // An observer's failure must not stop the heartbeats.
-    }
-  }
 
   /** One heartbeat, bounded by timeoutMs on the clock. */
   async function beatOnce(): Promise<HeartbeatResponse> {

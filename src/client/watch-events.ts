@@ -2,7 +2,8 @@ import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import type { EventService, WatchEventsResponse } from "../../gen/tokenkit/v1/event_service_pb.js";
 import { AuthErrorReason, authErrorReason } from "../auth-error.js";
 import { abortableDelay, linkedAbortController } from "../lib/abortable-delay.js";
-import { systemClock, type Clock } from "../lib/clock.js";
+import type { Clock } from "../lib/clock.js";
+import { checkLoopOptions } from "./loop-options.js";
 import { backoffDelay, type BackoffOptions } from "./refresh-policy.js";
 import { isTransientError } from "./transient-error.js";
 
@@ -115,32 +116,10 @@ export function watchEvents(client: Client<typeof EventService>, options: WatchE
   if (!(maxFailures === Infinity || (Number.isInteger(maxFailures) && maxFailures >= 1))) {
     throw new TypeError(`${who}: option "maxConsecutiveFailures" must be a positive integer or Infinity`);
   }
-  const clock = options.clock ?? systemClock;
-  if (typeof clock?.now !== "function" || typeof clock.setTimeout !== "function" || typeof clock.clearTimeout !== "function") {
-    throw new TypeError(`${who}: option "clock" must implement now, setTimeout and clearTimeout`);
-  }
-  const random = options.random ?? Math.random;
-  if (typeof random !== "function") {
-    throw new TypeError(`${who}: option "random" must be a function`);
-  }
-  const { onEvent, signal } = options;
-  if (onEvent !== undefined && typeof onEvent !== "function") {
-    throw new TypeError(`${who}: option "onEvent" must be a function`);
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`${who}: option "signal" must be an AbortSignal`);
-  }
+  const { clock, random, signal, emit } = checkLoopOptions(who, options);
 
   let reconnects = 0;
   let started = false;
-
-  function emit(event: WatchEventsEvent): void {
-    try {
-      onEvent?.(event);
-    } catch {
-      // An observer's failure must not end the watch.
-    }
-  }
 
   async function* run(): AsyncGenerator<WatchEventsResponse, void, undefined> {
     let failures = 0;
