@@ -1,3 +1,4 @@
+import type { Stats as PageStats } from "../../examples/browser/src/main.js";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { existsSync } from "node:fs";
@@ -28,19 +29,6 @@ const ACCESS_TTL_S = 10;
 const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
 const ARTIFACTS = resolve("test-artifacts");
 
-/** The page's counters (see examples/browser/src/main.ts). */
-interface PageStats {
-  tab: string;
-  ok: number;
-  failed: number;
-  failures: string[];
-  pending: number;
-  refreshes: { at: number; cause: string; outcome: string; fingerprint?: string }[];
-  state: string;
-  webLocks: boolean;
-  broadcast: boolean;
-  loggedIn: boolean;
-}
 
 /** Counts what reached the token server. */
 interface ServerCounts {

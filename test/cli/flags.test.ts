@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { envTwin, formatFlagHelp, parseFlags, type FlagSpecs } from "../../src/cli/flags.js";
 import { SERVE_FLAGS, serveOptions } from "../../src/cli/serve-command.js";
-import { UsageError } from "../../src/cli/usage-error.js";
+import { usageMessage } from "./usage-message.js";
 
 const SPECS: FlagSpecs = {
   port: { type: "string", description: "port" },
@@ -11,16 +11,6 @@ const SPECS: FlagSpecs = {
   verbose: { type: "boolean", description: "switch" },
   help: { type: "boolean", env: false, description: "help" },
 };
-
-function usageMessage(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(UsageError);
-    return (err as Error).message;
-  }
-  throw new Error("expected a UsageError");
-}
 
 describe("envTwin", () => {
   it.each([

@@ -4,20 +4,10 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseFlags } from "../../src/cli/flags.js";
 import { SERVE_FLAGS, serveOptions } from "../../src/cli/serve-command.js";
-import { UsageError } from "../../src/cli/usage-error.js";
+import { usageMessage } from "./usage-message.js";
 
 const KEK = Buffer.alloc(32, 5).toString("base64");
 const serve = (args: string[], env: Record<string, string>) => serveOptions(parseFlags(SERVE_FLAGS, args, env), env);
-
-function usageMessage(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(UsageError);
-    return (err as Error).message;
-  }
-  throw new Error("expected a UsageError");
-}
 
 describe("tokenkit serve --store postgres options", () => {
   it("takes the URL, pool size, statement timeout and key-encryption key from flags or TOKENKIT_* twins", () => {

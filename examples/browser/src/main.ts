@@ -26,7 +26,7 @@ import {
 } from "tokenkit";
 
 /** Stats is what the page counts; the end-to-end test reads it from `window.tokenkitExample`. */
-interface Stats {
+export interface Stats {
   tab: string;
   ok: number;
   failed: number;
