@@ -16,7 +16,11 @@ export const claimsKey = createContextKey<AccessTokenClaims | undefined>(undefin
 
 /** BearerAuthInterceptorOptions configures {@link createBearerAuthInterceptor}. */
 export interface BearerAuthInterceptorOptions {
-  /** verifier checks access tokens: `createAccessTokenVerifier({ keys, issuer, audience })`. Required. */
+  /**
+   * verifier checks access tokens: `createAccessTokenVerifier({ keys, issuer, audience })` for
+   * tokenkit's own, or `createAccessTokenVerifier({ jwksUrl, issuer, audience })` for the RFC 9068
+   * access tokens of any OAuth 2.0 / OIDC provider. Required.
+   */
   verifier: AccessTokenVerifier;
   /**
    * scopes maps a procedure (`"tokenkit.v1.HeartbeatService/Heartbeat"`) or

@@ -30,7 +30,8 @@ export async function authenticateBearer(
   } catch (err) {
     throw toAuthError(err, "access token");
   }
-  if (revocations !== undefined) {
+  // Tokens of other issuers carry no tokenkit session (sid ""): the provider revokes those itself.
+  if (revocations !== undefined && claims.sid !== "") {
     await revocations.ready;
     if (revocations.isRevoked(claims.sid)) {
       throw authError(AuthErrorReason.TOKEN_REVOKED, "access token belongs to a revoked session");

@@ -21,10 +21,30 @@ export type AccessTokenVerifier = (token: string, options?: { ignoreExpiry?: boo
 
 /**
  * AccessTokenVerifierOptions configures {@link createAccessTokenVerifier}:
- * the options of `createTokenVerifier` without `typ`, which is always
- * `at+jwt`, plus the verified-token cache.
+ * the options of `createTokenVerifier` without `typ`, which is `at+jwt`
+ * (RFC 9068) unless `acceptPlainJwt` widens it, plus the verified-token cache
+ * and the provider opt-ins. `issuer` and `audience` are required for every
+ * issuer: a token is accepted only with exactly that `iss` and one of those
+ * `aud` values.
  */
 export interface AccessTokenVerifierOptions extends Omit<TokenVerifierOptions, "typ"> {
+  /**
+   * acceptPlainJwt also accepts access tokens whose JWS header says `typ: "JWT"` or has no
+   * `typ`, as Keycloak, Okta, Entra and other providers that predate RFC 9068 sign them.
+   *
+   * Security: `typ: "at+jwt"` is what tells an access token from an ID token or any other JWT
+   * of the same issuer. With this on, only `audience` (and `issuer`) keep an ID token — whose
+   * `aud` is a client id — from being accepted as a bearer: never use a client id as the
+   * audience then. Refresh tokens (`rt+jwt`) stay rejected.
+   * @default false — only `at+jwt`
+   */
+  acceptPlainJwt?: boolean;
+  /**
+   * acceptScp reads the granted scopes from an `scp` claim when the token has no `scope`:
+   * a list of names (Okta) or a space-separated string (Entra). `scope`, when present, wins.
+   * @default false — only the RFC 9068 `scope` claim (space-separated)
+   */
+  acceptScp?: boolean;
   /**
    * cacheSize is how many verified tokens are remembered, so the repeated
    * calls of one client (one token for most of an hour) skip the signature
@@ -45,18 +65,26 @@ export interface AccessTokenVerifierOptions extends Omit<TokenVerifierOptions, "
  * createAccessTokenVerifier returns an {@link AccessTokenVerifier}: every
  * check of `createTokenVerifier` with `typ: "at+jwt"`, plus the shape of the
  * tokenkit claims (`sid`, `scope`, `refresh_ttl`, `meta`, `act` depth ≤ 5).
+ * The tokenkit claims are optional, so RFC 9068 access tokens of any issuer
+ * verify with that issuer's JWKS (`jwksUrl`); `sid` is then empty.
  * Tokens that verified are remembered (see `cacheSize`, `cacheTtlMs`); the
  * claims it returns are frozen.
  */
 export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): AccessTokenVerifier {
-  const { cacheSize = 10_000, cacheTtlMs = 60_000, ...verifierOptions } = options ?? {};
+  const { cacheSize = 10_000, cacheTtlMs = 60_000, acceptPlainJwt = false, acceptScp = false, ...verifierOptions } = options ?? {};
+  for (const [name, v] of [["acceptPlainJwt", acceptPlainJwt], ["acceptScp", acceptScp]] as const) {
+    if (typeof v !== "boolean") {
+      throw new TypeError(`createAccessTokenVerifier: option "${name}" must be a boolean`);
+    }
+  }
   if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) {
     throw new TypeError('createAccessTokenVerifier: option "cacheSize" must be a non-negative integer');
   }
   if (!Number.isFinite(cacheTtlMs) || cacheTtlMs < 0) {
     throw new TypeError('createAccessTokenVerifier: option "cacheTtlMs" must be a non-negative number of milliseconds');
   }
-  const verify = createTokenVerifier({ ...verifierOptions, typ: ACCESS_TOKEN_TYPE });
+  const verify = createTokenVerifier({ ...verifierOptions, typ: acceptPlainJwt ? [ACCESS_TOKEN_TYPE, "JWT", ""] : ACCESS_TOKEN_TYPE });
+  const parseAccessClaims = (p: JWTPayload) => parseClaims(p, acceptScp);
   if (cacheSize === 0 || cacheTtlMs === 0) {
     return async (token, opts) => parseAccessClaims(await verify(token, opts));
   }
@@ -92,12 +120,29 @@ function parseActor(value: unknown): ActorClaim | undefined {
   return act === undefined ? { sub: v.sub } : { sub: v.sub, act };
 }
 
-function parseAccessClaims(p: JWTPayload): AccessTokenClaims {
-  if (typeof p.sid !== "string" || p.sid === "") {
-    throw invalid("sid");
+/** parseScopes reads `scope` (RFC 9068, space-separated) or, where accepted, `scp` (a list or a space-separated string). */
+function parseScopes(p: JWTPayload, acceptScp: boolean): string[] {
+  if (p.scope !== undefined) {
+    if (typeof p.scope !== "string") {
+      throw invalid("scope");
+    }
+    return p.scope.split(" ").filter((s) => s !== "");
   }
-  if (p.scope !== undefined && typeof p.scope !== "string") {
-    throw invalid("scope");
+  if (!acceptScp || p.scp === undefined) {
+    return [];
+  }
+  if (typeof p.scp === "string") {
+    return p.scp.split(" ").filter((s) => s !== "");
+  }
+  if (!Array.isArray(p.scp) || p.scp.some((s) => typeof s !== "string" || s === "" || s.includes(" "))) {
+    throw invalid("scp");
+  }
+  return [...(p.scp as string[])];
+}
+
+function parseClaims(p: JWTPayload, acceptScp: boolean): AccessTokenClaims {
+  if (p.sid !== undefined && (typeof p.sid !== "string" || p.sid === "")) {
+    throw invalid("sid");
   }
   if (p.refresh_ttl !== undefined && !Number.isSafeInteger(p.refresh_ttl)) {
     throw invalid("refresh_ttl");
@@ -118,7 +163,6 @@ function parseAccessClaims(p: JWTPayload): AccessTokenClaims {
   if (actorDepth(act) > MAX_ACTOR_DEPTH) {
     throw invalid("act");
   }
-  const scope = (p.scope as string | undefined) ?? "";
   const claims: AccessTokenClaims = {
     iss: p.iss as string,
     sub: p.sub as string,
@@ -126,8 +170,8 @@ function parseAccessClaims(p: JWTPayload): AccessTokenClaims {
     exp: p.exp as number,
     iat: p.iat as number,
     jti: p.jti as string,
-    sid: p.sid,
-    scopes: scope === "" ? [] : scope.split(" "),
+    sid: p.sid ?? "",
+    scopes: parseScopes(p, acceptScp),
     refreshTtl: (p.refresh_ttl as number | undefined) ?? 0,
     meta,
   };

@@ -26,7 +26,7 @@ export interface AccessTokenClaims {
   iat: number;
   /** jti is the token id. */
   jti: string;
-  /** sid is the refresh-token family (session). */
+  /** sid is the refresh-token family (session); empty for tokens of issuers that send no `sid`. */
   sid: string;
   /** scopes are the granted scopes (the `scope` claim, split on spaces). */
   scopes: string[];

@@ -49,8 +49,11 @@ export interface TokenVerifierOptions {
    * @default 30 000
    */
   jwksCooldownMs?: number;
-  /** typ is the exact JWS `typ` required (`at+jwt` or `rt+jwt`). Required. */
-  typ: string;
+  /**
+   * typ is the exact JWS `typ` required (`at+jwt` or `rt+jwt`), or a list of accepted ones; the
+   * empty string in a list accepts a header without `typ`. Required.
+   */
+  typ: string | readonly string[];
   /** issuer is the required `iss`. Required. */
   issuer: string;
   /** audience is the accepted `aud` (any of them). Required. */
@@ -106,10 +109,13 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   } else {
     keys = options.keys!;
   }
-  for (const [name, v] of [["typ", typ], ["issuer", issuer]] as const) {
-    if (typeof v !== "string" || v === "") {
-      throw new TypeError(`createTokenVerifier: option "${name}" must be a non-empty string`);
-    }
+  const types = typeof typ === "string" ? [typ] : Array.isArray(typ) ? typ : [];
+  if (types.length === 0 || types.some((t) => typeof t !== "string") || (typeof typ === "string" && typ === "")) {
+    throw new TypeError('createTokenVerifier: option "typ" must be a non-empty string or a non-empty list of strings');
+  }
+  const acceptedTypes = new Set(types);
+  if (typeof issuer !== "string" || issuer === "") {
+    throw new TypeError('createTokenVerifier: option "issuer" must be a non-empty string');
   }
   if (audience === undefined || (Array.isArray(audience) && audience.length === 0)) {
     throw new TypeError('createTokenVerifier: option "audience" is required');
@@ -158,8 +164,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         throw new TokenVerificationError(AuthErrorReason.TOKEN_INVALID, `token header "${h}" is not allowed`);
       }
     }
-    if (header.typ !== typ) {
-      throw new TokenVerificationError(AuthErrorReason.TOKEN_INVALID, `token type is not ${typ}`);
+    if (!acceptedTypes.has(header.typ ?? "")) {
+      throw new TokenVerificationError(AuthErrorReason.TOKEN_INVALID, `token type is not ${types.filter((t) => t !== "").join(" or ")}`);
     }
     const nowMs = clock.now();
     let payload: JWTPayload;
@@ -168,7 +174,6 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         algorithms,
         issuer,
         ...(opts?.ignoreAudience ? {} : { audience }),
-        typ,
         clockTolerance: opts?.ignoreExpiry ? Number.MAX_SAFE_INTEGER / 1000 : tolerance,
         currentDate: new Date(nowMs),
         requiredClaims: ["exp", "iat", "jti", "sub"],
