@@ -76,3 +76,9 @@ export { HeartbeatService } from "../gen/tokenkit/v1/heartbeat_service_pb.js";
 export { EventService, EventSchema } from "../gen/tokenkit/v1/event_service_pb.js";
 export type { Event, WatchEventsResponse, IngestEventsResponse } from "../gen/tokenkit/v1/event_service_pb.js";
 export type { HeartbeatResponse } from "../gen/tokenkit/v1/heartbeat_service_pb.js";
+
+// Any OAuth 2.0 / OpenID Connect provider (docs/DESIGN.md §7): the standard refresher and its parts.
+export { createOAuthRefresher } from "./client/oauth/oauth-refresher.js";
+export type { OAuthRefresher } from "./client/oauth/oauth-refresher.js";
+export type { OAuthRefresherOptions, ClientAuthMethod } from "./client/oauth/oauth-options.js";
+export { tokenResponseToStoredToken } from "./client/oauth/token-response.js";
