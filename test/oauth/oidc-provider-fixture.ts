@@ -18,6 +18,9 @@ export const CLIENTS = {
   jwt: { client_id: "tk-jwt", token_endpoint_auth_method: "private_key_jwt" },
 } as const;
 
+/** NO_REFRESH_CLIENT may use the authorization code grant but not refresh_token. */
+export const NO_REFRESH_CLIENT = { client_id: "tk-no-refresh", client_secret: "tk-no-refresh-secret-0123456789", token_endpoint_auth_method: "client_secret_basic" };
+
 /** Fault is what the token endpoint answers instead of the provider while set. */
 export interface Fault {
   status: number;
@@ -75,6 +78,7 @@ export async function startOidcProvider(options: OidcProviderFixtureOptions): Pr
       { ...base, ...CLIENTS.basic },
       { ...base, ...CLIENTS.post },
       { ...base, ...CLIENTS.public },
+      { ...base, ...NO_REFRESH_CLIENT, grant_types: ["authorization_code"] },
       { ...base, ...CLIENTS.jwt, token_endpoint_auth_signing_alg: "ES256", jwks: { keys: [{ ...(await exportJWK(clientPair.publicKey)), alg: "ES256", use: "sig" }] } },
     ],
     jwks: { keys: [{ ...(await exportJWK(signing.privateKey)), kid: "op-1", alg: "ES256", use: "sig" }] },

@@ -130,7 +130,9 @@ export function normalizeOAuthOptions(o: OAuthRefresherOptions): NormalizedOAuth
     parameters.set("scope", scope.join(" "));
   }
   for (const r of names("resource", o.resource)) {
-    parameters.append("resource", toUrl("resource", r).href);
+    toUrl("resource", r);
+    // Sent exactly as given: URL parsing would add a trailing slash the provider may not know.
+    parameters.append("resource", r);
   }
   const normalized: NormalizedOAuthOptions = {
     algorithm: o.discovery ?? "oidc",

@@ -33,11 +33,19 @@ export interface OAuthRefresher {
   metadata(options?: { signal?: AbortSignal }): Promise<oauth.AuthorizationServer>;
 }
 
+/**
+ * ID_TOKEN_ALGORITHMS are the ID-token algorithms accepted in a refresh response when the
+ * provider's metadata does not list them (explicit endpoints, RFC 8414 metadata): the refresher
+ * never relies on an ID token, and oauth4webapi would otherwise accept only RS256.
+ */
+const ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"];
+
 function discoverer(o: NormalizedOAuthOptions): (signal: AbortSignal | undefined) => Promise<oauth.AuthorizationServer> {
   if (o.tokenEndpoint !== undefined) {
     const as: oauth.AuthorizationServer = {
       issuer: o.issuer?.href ?? new URL(o.tokenEndpoint).origin,
       token_endpoint: o.tokenEndpoint,
+      id_token_signing_alg_values_supported: ID_TOKEN_ALGORITHMS,
       ...(o.revocationEndpoint === undefined ? {} : { revocation_endpoint: o.revocationEndpoint }),
     };
     return () => Promise.resolve(as);
@@ -48,7 +56,11 @@ function discoverer(o: NormalizedOAuthOptions): (signal: AbortSignal | undefined
       try {
         const res = await oauth.discoveryRequest(o.issuer!, { ...o.http, algorithm: o.algorithm, signal });
         const as = await oauth.processDiscoveryResponse(o.issuer!, res);
-        return o.revocationEndpoint === undefined ? as : { ...as, revocation_endpoint: o.revocationEndpoint };
+        return {
+          id_token_signing_alg_values_supported: ID_TOKEN_ALGORITHMS,
+          ...as,
+          ...(o.revocationEndpoint === undefined ? {} : { revocation_endpoint: o.revocationEndpoint }),
+        };
       } catch (err) {
         cached = undefined;
         throw toRefreshFailure(err, o.clock.now(), "issuer discovery");

@@ -101,7 +101,8 @@ export function toRefreshFailure(err: unknown, nowMs: number, what = "token endp
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
     return statusFailure(err.status, err.response, nowMs, undefined, what);
   }
-  if (err instanceof oauth.OperationProcessingError && err.code === oauth.RESPONSE_IS_NOT_CONFORM && err.cause instanceof Response) {
+  if (err instanceof oauth.OperationProcessingError && err.cause instanceof Response && err.cause.status !== 200) {
+    // An HTTP error without an OAuth error body (a proxy's 502 page, a wrong URL's 404).
     return statusFailure(err.cause.status, err.cause, nowMs, undefined, what);
   }
   if (err instanceof oauth.OperationProcessingError && (err.code === oauth.HTTP_REQUEST_FORBIDDEN || err.code === oauth.REQUEST_PROTOCOL_FORBIDDEN)) {
