@@ -13,6 +13,11 @@ export interface DateClock extends Clock {
   advance(ms: number): Promise<void>;
   /** timers is the number of pending timers. */
   readonly timers: number;
+  /**
+   * busy, when set, is awaited after each fired timer before time moves on: it resolves once the
+   * real I/O a timer started (a refresh over HTTP) is done, so a jump never overtakes it.
+   */
+  busy?: () => Promise<unknown>;
 }
 
 /** settle lets pending I/O callbacks and promise continuations run (a real event-loop turn, no delay). */
@@ -23,7 +28,7 @@ export function createDateClock(): DateClock {
   vi.useFakeTimers({ toFake: ["Date"] });
   let seq = 0;
   const pending = new Map<number, { at: number; fn: () => void }>();
-  return {
+  const clock: DateClock = {
     now: () => Date.now(),
     setTimeout(fn, ms) {
       const id = ++seq;
@@ -45,6 +50,8 @@ export function createDateClock(): DateClock {
         vi.setSystemTime(Math.max(Date.now(), next[1].at));
         next[1].fn();
         await settle();
+        await clock.busy?.();
+        await settle();
       }
       vi.setSystemTime(target);
       await settle();
@@ -53,4 +60,5 @@ export function createDateClock(): DateClock {
       return pending.size;
     },
   };
+  return clock;
 }
