@@ -13,6 +13,16 @@ import { createTokenkitServer, type TokenkitServer } from "../../src/server/serv
 import { createMemoryFamilyStore } from "../../src/server/store/memory-family-store.js";
 import type { FamilyStore } from "../../src/server/store/family-store.js";
 import { createManualClock, type ManualClock } from "../helpers/manual-clock.js";
+import { createServer as createHttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { vi } from "vitest";
+import { HeartbeatService } from "../../gen/tokenkit/v1/heartbeat_service_pb.js";
+import { createBearerAuthInterceptor } from "../../src/server/bearer-auth-interceptor.js";
+import { createAccessTokenVerifier } from "../../src/server/jwt/access-token-verifier.js";
+import { createCorsHandler } from "../../src/server/serve/cors-handler.js";
+import { createDateClock, type DateClock } from "../oauth/date-clock.js";
+import { API, CLIENTS, startOidcProvider } from "../oauth/oidc-provider-fixture.js";
 
 /**
  * The browser example end to end: headless Chromium (Debian's `chromium`,
@@ -272,6 +282,70 @@ describe("browser example in headless Chromium", () => {
     } finally {
       await context.close();
       await api.close();
+    }
+  });
+});
+
+describe("browser example in headless Chromium against an OpenID Connect provider", () => {
+  /** A Connect API on its own origin (HTTP/1.1, CORS for the page) accepting the provider's access tokens. */
+  async function startProviderApi(jwksUri: string, issuer: string, clock: DateClock) {
+    const counts = { heartbeats: 0, rejected: 0 };
+    const verify = createAccessTokenVerifier({ jwksUrl: jwksUri, issuer, audience: API, clock, clockToleranceSeconds: 1 });
+    const verifier: typeof verify = (token, opts) =>
+      verify(token, opts).catch((err: unknown) => {
+        counts.rejected++;
+        throw err;
+      });
+    const handler = connectNodeAdapter({
+      routes: (router) =>
+        router.service(HeartbeatService, { heartbeat: () => (counts.heartbeats++, {}) }, { interceptors: [createBearerAuthInterceptor({ verifier })] }),
+    });
+    const server = createHttpServer(createCorsHandler({ origins: [pageServer.url] }, handler));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const close = () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      });
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, counts, close };
+  }
+
+  it("the page refreshes at oidc-provider (public client, CORS) with createOAuthRefresher: 10 s tokens, 45 s, zero failed calls", async () => {
+    // Fake time on both sides: Date in this process (oidc-provider and the API's verifier) and the page's clock.
+    const clock = createDateClock();
+    const op = await startOidcProvider({ rotate: true, accessTokenTtl: ACCESS_TTL_S });
+    const api = await startProviderApi(op.jwksUri, op.issuer, clock);
+    const context = await browser.newContext({ viewport: { width: 1100, height: 640 } });
+    try {
+      op.origins.push(pageServer.url);
+      await context.clock.install({ time: clock.now() - 1000 });
+      await context.clock.pauseAt(clock.now());
+      const login = await op.login("public");
+      const fragment = new URLSearchParams({ access_token: login.access_token, refresh_token: login.refresh_token!, expires_in: String(login.expires_in) });
+      const url = `${pageServer.url}/?api=${encodeURIComponent(api.url)}&oidc=${encodeURIComponent(op.issuer)}&client_id=${CLIENTS.public.client_id}`;
+      const pages = await openTabs(context, url, fragment.toString(), 1);
+      const before = op.tokenRequests;
+      for (let s = 0; s < 45; s++) {
+        await clock.advance(1000);
+        await context.clock.runFor(1000);
+        await settle(pages);
+      }
+      const page = await stats(pages[0]!);
+      const refreshes = page.refreshes.filter((r) => r.outcome === "success").length;
+      console.log(`browser example against oidc-provider, 45 s: ${JSON.stringify({ ok: page.ok, failed: page.failed, refreshes, tokenRequests: op.tokenRequests - before })}`);
+      expect(page.failures).toEqual([]);
+      expect(page.ok).toBe(45);
+      expect(api.counts.rejected).toBe(0);
+      expect(page.refreshes.filter((r) => r.outcome !== "success")).toEqual([]);
+      expect(refreshes).toBeGreaterThanOrEqual(rotationsNeeded(45).min);
+      expect(op.tokenRequests - before).toBe(refreshes);
+      expect(page.state).toBe("active");
+      await screenshot(pages[0]!, "browser-example-oidc-provider.png");
+    } finally {
+      await context.close();
+      await api.close();
+      await op.close();
+      vi.useRealTimers();
     }
   });
 });

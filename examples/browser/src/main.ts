@@ -9,12 +9,16 @@
  * - `?api=URL` — the tokenkit server (default: this page's origin, e.g. with `tokenkit serve --static`).
  * - `#access_token=…&refresh_token=…&expires_in=…[&refresh_expires_in=…][&session_id=…]` — a login:
  *   the pair is installed, saved to `localStorage` for the other tabs, and removed from the URL.
+ * - `?oidc=ISSUER&client_id=ID` — refresh at that OAuth 2.0 / OpenID Connect provider (a public client,
+ *   discovery at the issuer, CORS allowed there for this page) instead of tokenkit's `TokenService`;
+ *   `?api=` then names a Connect API that accepts the provider's access tokens.
  */
 import { createClient, ConnectError, Code } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import {
   createAuthInterceptor,
   createCrossTabTokenStore,
+  createOAuthRefresher,
   createTokenServiceRefresher,
   createTokenSource,
   documentVisibility,
@@ -65,7 +69,16 @@ const store = createCrossTabTokenStore({ name: "tokenkit-example" });
 stats.webLocks = store.webLocks;
 stats.broadcast = store.broadcast;
 
-const refreshOverNetwork = createTokenServiceRefresher(transport);
+const oidcIssuer = params.get("oidc");
+const refreshOverNetwork: RefreshFunction =
+  oidcIssuer === null
+    ? createTokenServiceRefresher(transport)
+    : createOAuthRefresher({
+        issuer: oidcIssuer,
+        clientId: params.get("client_id") ?? "tokenkit-example",
+        // Plain http only for a provider on this machine (development, tests).
+        allowInsecureRequests: ["127.0.0.1", "localhost"].includes(new URL(oidcIssuer).hostname),
+      }).refresh;
 // Counted only so that the page (and its test) can tell when it is idle.
 const refresh: RefreshFunction = async (current, context) => {
   stats.pending++;
