@@ -87,6 +87,14 @@ describe("createOAuthRefresher against oidc-provider", () => {
     await expectConnectError(refresher().refresh(current, ctx()), Code.Unauthenticated, AuthErrorReason.SESSION_EXPIRED, [current.refreshToken!]);
   });
 
+  it("maps interaction_required, login_required and consent_required (a new interactive login is needed) to session expired", async () => {
+    for (const error of ["interaction_required", "login_required", "consent_required"]) {
+      const err = await failWith(400, JSON.stringify({ error }));
+      expect([Code[err.code], err.message]).toEqual(["Unauthenticated", expect.stringContaining(error)]);
+      await expectConnectError(Promise.reject(err), Code.Unauthenticated, AuthErrorReason.SESSION_EXPIRED);
+    }
+  });
+
   it("maps invalid_client (wrong secret, unknown client) to a terminal configuration error naming the setting", async () => {
     const current = await loggedIn();
     const secret = "wrong-secret-0123456789abcdefgh";

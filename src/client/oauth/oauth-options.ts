@@ -20,27 +20,31 @@ export interface OAuthRefresherOptions {
    * @default "oidc"
    */
   discovery?: "oidc" | "oauth2";
-  /** tokenEndpoint skips discovery: the RFC 6749 token endpoint URL. @default from discovery */
+  /** tokenEndpoint skips discovery: the RFC 6749 token endpoint URL. @default none — discovered from `issuer` */
   tokenEndpoint?: string | URL;
   /** revocationEndpoint is the RFC 7009 endpoint `revoke` uses; it overrides a discovered one. @default from discovery; none with an explicit `tokenEndpoint` */
   revocationEndpoint?: string | URL;
-  /** clientId is the OAuth client id registered at the provider. Required. */
+  /** clientId is the OAuth client id registered at the provider. Required, no default. */
   clientId: string;
   /**
    * clientAuthentication is the token endpoint auth method registered for the client.
    * @default "client_secret_basic" with `clientSecret`, "private_key_jwt" with `privateKey`, else "none" (a public client)
    */
   clientAuthentication?: ClientAuthMethod;
-  /** clientSecret is the secret for `client_secret_basic` / `client_secret_post`. Never put it in browser code. */
+  /**
+   * clientSecret is the secret for `client_secret_basic` / `client_secret_post`. Never put it in browser code.
+   * @default none — a public or `private_key_jwt` client
+   */
   clientSecret?: string;
   /**
    * privateKey signs the `private_key_jwt` client assertion (RFC 7523): a non-extractable
    * WebCrypto key, with the `kid` the provider knows it by when it holds several keys.
+   * @default none
    */
   privateKey?: CryptoKey | { key: CryptoKey; kid?: string };
   /** scope asks for a narrower scope on each refresh (RFC 6749 §6). @default none — the granted scope */
   scope?: string | readonly string[];
-  /** resource names the API(s) the access token is for (RFC 8707), e.g. Auth0's audience as a URL. @default none */
+  /** resource names the API(s) the access token is for (RFC 8707), as absolute URLs sent exactly as given. @default none */
   resource?: string | readonly string[];
   /**
    * allowInsecureRequests lets the refresher talk to `http:` endpoints.

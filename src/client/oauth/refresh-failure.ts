@@ -42,6 +42,12 @@ const CONFIG_ERRORS: Readonly<Record<string, string>> = {
   invalid_request: "token endpoint rejected the refresh request as malformed (invalid_request)",
 };
 
+/**
+ * LOGIN_ERRORS are OpenID Connect error codes a token endpoint may answer when only an interactive
+ * login can continue (Conditional Access, revoked consent): the session is over, like `invalid_grant`.
+ */
+const LOGIN_ERRORS = new Set(["interaction_required", "login_required", "consent_required"]);
+
 /** TRANSIENT_ERRORS are OAuth error codes that mean "try again later" whatever the HTTP status. */
 const TRANSIENT_ERRORS = new Set(["temporarily_unavailable", "server_error", "slow_down"]);
 
@@ -73,7 +79,8 @@ function statusFailure(status: number, response: Response | undefined, nowMs: nu
 
 /**
  * toRefreshFailure maps whatever a refresh or discovery request threw to
- * the token-source contract: `invalid_grant` ends the session; client,
+ * the token-source contract: `invalid_grant` (and `interaction_required`,
+ * `login_required`, `consent_required`) ends the session; client,
  * grant-type, scope and resource errors are configuration errors; 5xx, 429,
  * `temporarily_unavailable` and network failures are transient (with
  * `Retry-After`); a token response that is not one (no `access_token`, not
@@ -88,6 +95,9 @@ export function toRefreshFailure(err: unknown, nowMs: number, what = "token endp
   if (err instanceof oauth.ResponseBodyError) {
     if (err.error === "invalid_grant") {
       return refreshFailure("session", "the identity provider rejected the refresh token (invalid_grant): a new login is needed", { cause: err.cause });
+    }
+    if (LOGIN_ERRORS.has(err.error)) {
+      return refreshFailure("session", `the identity provider asks for an interactive login (${err.error})`, { cause: err.cause });
     }
     if (TRANSIENT_ERRORS.has(err.error) || err.status >= 500 || err.status === 429) {
       return refreshFailure("transient", `${what} answered HTTP ${err.status} (${err.error})`, {
