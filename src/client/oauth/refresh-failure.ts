@@ -67,6 +67,24 @@ export function retryAfterSeconds(response: Response | undefined, nowMs: number)
   return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - nowMs) / 1000));
 }
 
+/** oauthErrorFailure maps an OAuth error response (`{"error": …}`, RFC 6749 §5.2) by its error code, then its status. */
+function oauthErrorFailure(err: oauth.ResponseBodyError, nowMs: number, what: string): ConnectError {
+  if (err.error === "invalid_grant") {
+    return refreshFailure("session", "the identity provider rejected the refresh token (invalid_grant): a new login is needed", { cause: err.cause });
+  }
+  if (LOGIN_ERRORS.has(err.error)) {
+    return refreshFailure("session", `the identity provider asks for an interactive login (${err.error})`, { cause: err.cause });
+  }
+  if (TRANSIENT_ERRORS.has(err.error) || err.status >= 500 || err.status === 429) {
+    return refreshFailure("transient", `${what} answered HTTP ${err.status} (${err.error})`, {
+      retryAfterSeconds: retryAfterSeconds(err.response, nowMs),
+      cause: err.cause,
+    });
+  }
+  const known = CONFIG_ERRORS[err.error];
+  return refreshFailure("config", known ?? `${what} refused the refresh (${err.error.slice(0, 64)})`, { cause: err.cause });
+}
+
 function statusFailure(status: number, response: Response | undefined, nowMs: number, cause: unknown, what: string): ConnectError {
   if (status >= 500 || status === 429) {
     return refreshFailure("transient", `${what} answered HTTP ${status}`, { retryAfterSeconds: retryAfterSeconds(response, nowMs), cause });
@@ -93,20 +111,7 @@ export function toRefreshFailure(err: unknown, nowMs: number, what = "token endp
     return err;
   }
   if (err instanceof oauth.ResponseBodyError) {
-    if (err.error === "invalid_grant") {
-      return refreshFailure("session", "the identity provider rejected the refresh token (invalid_grant): a new login is needed", { cause: err.cause });
-    }
-    if (LOGIN_ERRORS.has(err.error)) {
-      return refreshFailure("session", `the identity provider asks for an interactive login (${err.error})`, { cause: err.cause });
-    }
-    if (TRANSIENT_ERRORS.has(err.error) || err.status >= 500 || err.status === 429) {
-      return refreshFailure("transient", `${what} answered HTTP ${err.status} (${err.error})`, {
-        retryAfterSeconds: retryAfterSeconds(err.response, nowMs),
-        cause: err.cause,
-      });
-    }
-    const known = CONFIG_ERRORS[err.error];
-    return refreshFailure("config", known ?? `${what} refused the refresh (${err.error.slice(0, 64)})`, { cause: err.cause });
+    return oauthErrorFailure(err, nowMs, what);
   }
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
     return statusFailure(err.status, err.response, nowMs, undefined, what);
