@@ -4,7 +4,7 @@ import type { Logger } from "../lib/logger.js";
 import type { KeyRing } from "./keys/key-ring.js";
 import type { RevocationCache } from "./revocation-cache.js";
 import type { FamilyStore } from "./store/family-store.js";
-import { HARD_MAX_REFRESH_TTL_SECONDS, MIN_REFRESH_TTL_SECONDS, type TtlLimits } from "./ttl-policy.js";
+import { HARD_MAX_ACCESS_TTL_SECONDS, HARD_MAX_REFRESH_TTL_SECONDS, MIN_REFRESH_TTL_SECONDS, type TtlLimits } from "./ttl-policy.js";
 
 /** DEFAULT_GRACE_PERIOD_SECONDS is the grace window when none is configured (DESIGN §4). */
 export const DEFAULT_GRACE_PERIOD_SECONDS = 30;
@@ -123,9 +123,8 @@ export function normalizeTokenServiceOptions(options: TokenServiceOptions): Toke
   if (options.adminKey !== undefined && options.adminKey.length < 16) {
     throw new TypeError('createTokenService: option "adminKey" must be at least 16 characters');
   }
-  const hardMax = HARD_MAX_REFRESH_TTL_SECONDS;
-  const maxAccess = seconds("maxAccessTtlSeconds", options.maxAccessTtlSeconds, 86_400, 1, hardMax);
-  const maxRefresh = seconds("maxRefreshTtlSeconds", options.maxRefreshTtlSeconds, hardMax, MIN_REFRESH_TTL_SECONDS, hardMax);
+  const maxAccess = seconds("maxAccessTtlSeconds", options.maxAccessTtlSeconds, 86_400, 1, HARD_MAX_ACCESS_TTL_SECONDS);
+  const maxRefresh = seconds("maxRefreshTtlSeconds", options.maxRefreshTtlSeconds, HARD_MAX_REFRESH_TTL_SECONDS, MIN_REFRESH_TTL_SECONDS, HARD_MAX_REFRESH_TTL_SECONDS);
   const settings: TokenServiceSettings = {
     audience: options.audience ?? issuer,
     limits: {

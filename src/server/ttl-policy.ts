@@ -3,6 +3,13 @@ import { Code, ConnectError } from "@connectrpc/connect";
 /** HARD_MAX_REFRESH_TTL_SECONDS is the ceiling no configuration can raise: 90 days. */
 export const HARD_MAX_REFRESH_TTL_SECONDS = 7_776_000;
 
+/**
+ * HARD_MAX_ACCESS_TTL_SECONDS is the longest access-token lifetime any
+ * configuration allows: 90 days. Revocation caches reach this far back when
+ * they first load.
+ */
+export const HARD_MAX_ACCESS_TTL_SECONDS = 7_776_000;
+
 /** MIN_REFRESH_TTL_SECONDS is the smallest refresh-token TTL a caller may ask for. */
 export const MIN_REFRESH_TTL_SECONDS = 60;
 

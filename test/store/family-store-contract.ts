@@ -161,10 +161,11 @@ export function describeFamilyStoreContract(name: string, open: () => Promise<Op
       expect(await s.revokeFamily("f1", T0 + 3, "revoked")).toEqual([]);
       expect(await s.revokeFamily("unknown", T0 + 3, "revoked")).toEqual([]);
       expect((await s.getFamily("c1"))!.revokedAt).toBe(T0 + 1);
-      expect(await s.revocationsSince(T0 + 2)).toEqual([{ sid: "f1", revokedAt: T0 + 2 }]);
+      // expiresAt: the revocation time plus the family's access TTL (3600 s).
+      expect(await s.revocationsSince(T0 + 2)).toEqual([{ sid: "f1", revokedAt: T0 + 2, expiresAt: T0 + 3602 }]);
       expect(await s.revocationsSince(T0)).toEqual([
-        { sid: "c1", revokedAt: T0 + 1 },
-        { sid: "f1", revokedAt: T0 + 2 },
+        { sid: "c1", revokedAt: T0 + 1, expiresAt: T0 + 3601 },
+        { sid: "f1", revokedAt: T0 + 2, expiresAt: T0 + 3602 },
       ]);
     });
 

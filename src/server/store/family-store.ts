@@ -108,6 +108,12 @@ export interface Revocation {
   sid: string;
   /** revokedAt is when it was revoked. */
   revokedAt: number;
+  /**
+   * expiresAt bounds the `exp` of every access token the family issued:
+   * `revokedAt` plus the family's access TTL. Past it (and any verifier's
+   * clock tolerance) the revocation no longer matters.
+   */
+  expiresAt: number;
 }
 
 /**

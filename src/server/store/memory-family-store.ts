@@ -18,7 +18,22 @@ export function createMemoryFamilyStore(): FamilyStore {
   const families = new Map<string, FamilyRecord>();
   const children = new Map<string, string[]>();
   const tokens = new Map<string, RefreshRecord>();
+  // Revocations in `revokedAt` order, so a poll reads only what is new instead of every family.
+  const revocations: Revocation[] = [];
   let closed = false;
+
+  /** firstAt returns the index of the first revocation with `revokedAt` ≥ `since` (> `since` when `after`). */
+  function firstAt(since: number, after = false): number {
+    let lo = 0;
+    let hi = revocations.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const at = revocations[mid]!.revokedAt;
+      if (at < since || (after && at === since)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
 
   function check(): void {
     if (closed) {
@@ -38,6 +53,7 @@ export function createMemoryFamilyStore(): FamilyStore {
       if (f.revokedAt === undefined) {
         f.revokedAt = now;
         f.revokeReason = r;
+        revocations.splice(firstAt(now, true), 0, { sid: s, revokedAt: now, expiresAt: now + f.accessTtlSeconds });
         out.push(s);
       }
       for (const c of children.get(s) ?? []) {
@@ -105,10 +121,7 @@ export function createMemoryFamilyStore(): FamilyStore {
     },
     async revocationsSince(since): Promise<Revocation[]> {
       check();
-      return [...families.values()]
-        .filter((f) => f.revokedAt !== undefined && f.revokedAt >= since)
-        .map((f) => ({ sid: f.sid, revokedAt: f.revokedAt! }))
-        .sort((a, b) => a.revokedAt - b.revokedAt);
+      return revocations.slice(firstAt(since)).map((r) => ({ ...r }));
     },
     async purge(now, boxBefore) {
       check();

@@ -116,7 +116,7 @@ const REVOKE_TREE = `
   RETURNING sid`;
 
 const SELECT_REVOCATIONS = `
-  SELECT sid, revoked_at FROM tokenkit_families
+  SELECT sid, revoked_at, revoked_at + access_ttl AS expires_at FROM tokenkit_families
   WHERE revoked_at IS NOT NULL AND revoked_at >= $1
   ORDER BY revoked_at, sid`;
 
@@ -224,8 +224,8 @@ export async function createPostgresFamilyStore(options: PostgresFamilyStoreOpti
     revokeFamily: (sid, now, reason) => call("revokeFamily", () => revoke(sid, now, reason)),
     revocationsSince: (since) =>
       call("revocationsSince", async (): Promise<Revocation[]> => {
-        const { rows } = await pool.query<{ sid: string; revoked_at: string }>(SELECT_REVOCATIONS, [since]);
-        return rows.map((r) => ({ sid: r.sid, revokedAt: Number(r.revoked_at) }));
+        const { rows } = await pool.query<{ sid: string; revoked_at: string; expires_at: string }>(SELECT_REVOCATIONS, [since]);
+        return rows.map((r) => ({ sid: r.sid, revokedAt: Number(r.revoked_at), expiresAt: Number(r.expires_at) }));
       }),
     purge: (now, boxBefore) =>
       call("purge", async () => {

@@ -103,7 +103,7 @@ export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): Fami
      WHERE sid IN (SELECT sid FROM tree) AND revoked_at IS NULL RETURNING sid`,
   ).pluck();
   const selectRevocations = db.prepare(
-    `SELECT sid, revoked_at AS revokedAt FROM families WHERE revoked_at >= ? ORDER BY revoked_at, sid`,
+    `SELECT sid, revoked_at AS revokedAt, revoked_at + access_ttl AS expiresAt FROM families WHERE revoked_at >= ? ORDER BY revoked_at, sid`,
   );
   const deleteExpired = db.prepare(`DELETE FROM refresh_tokens WHERE expires_at < ?`);
   const dropBoxes = db.prepare(
