@@ -41,6 +41,18 @@ export function createMemoryFamilyStore(): FamilyStore {
     }
   }
 
+  /** forget deletes a family that has no refresh record and no child left. */
+  function forget(sid: string): void {
+    const parentSid = families.get(sid)!.parentSid;
+    families.delete(sid);
+    children.delete(sid);
+    if (parentSid !== undefined) {
+      const siblings = (children.get(parentSid) ?? []).filter((c) => c !== sid);
+      if (siblings.length > 0) children.set(parentSid, siblings);
+      else children.delete(parentSid);
+    }
+  }
+
   function revoke(sid: string, now: number, reason: RevokeReason): string[] {
     const out: string[] = [];
     const stack: [string, RevokeReason][] = [[sid, reason]];
@@ -123,19 +135,40 @@ export function createMemoryFamilyStore(): FamilyStore {
       check();
       return revocations.slice(firstAt(since)).map((r) => ({ ...r }));
     },
-    async purge(now, boxBefore) {
+    async purge(expiredBefore, boxBefore) {
       check();
       let n = 0;
+      const holding = new Set<string>();
       for (const [hash, t] of tokens) {
-        if (t.expiresAt < now) {
+        if (t.expiresAt < expiredBefore) {
           tokens.delete(hash);
           n++;
-        } else if (t.successorBox !== undefined && t.spentAt !== undefined && t.spentAt < boxBefore) {
+          continue;
+        }
+        holding.add(t.sid);
+        if (t.successorBox !== undefined && t.spentAt !== undefined && t.spentAt < boxBefore) {
           delete t.successorBox;
           n++;
         }
       }
-      return n;
+      const gone = new Set<string>();
+      for (const [sid, f] of families) {
+        const revocationMatters = f.revokedAt !== undefined && f.revokedAt + f.accessTtlSeconds >= expiredBefore;
+        if (!holding.has(sid) && !revocationMatters && !(children.get(sid)?.length)) {
+          gone.add(sid);
+        }
+      }
+      for (const sid of gone) {
+        forget(sid);
+      }
+      if (gone.size > 0) {
+        let kept = 0;
+        for (const r of revocations) {
+          if (!gone.has(r.sid)) revocations[kept++] = r;
+        }
+        revocations.length = kept;
+      }
+      return n + gone.size;
     },
     async close() {
       closed = true;
