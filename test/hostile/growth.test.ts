@@ -3,6 +3,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { createFileTokenStore } from "../../src/node/file-token-store.js";
+import { localPathLocks } from "../../src/node/local-path-lock.js";
 import { startStoreJanitor } from "../../src/server/store-janitor.js";
 import { createMemoryFamilyStore } from "../../src/server/store/memory-family-store.js";
 import { createSqliteFamilyStore } from "../../src/server/store/sqlite-family-store.js";
@@ -93,5 +95,38 @@ describe("the token store does not grow without bound", () => {
       .all(T0) as { detail: string }[];
     expect(plan.map((r) => r.detail).join("\n")).toMatch(/USING INDEX refresh_tokens_boxes/);
     expect(await v1.purge(T0 - 3600, T0 + 4)).toBe(2);
+  });
+
+  it("the file token store keeps no per-path lock entry once a path is released: 300 paths, then none left", async () => {
+    const dir = await tempDir();
+    const base = localPathLocks.size;
+    let held = -1;
+    for (let i = 0; i < 300; i++) {
+      const store = createFileTokenStore({ path: join(dir, `t${i}.json`) });
+      await store.lock(async () => {
+        held = localPathLocks.size;
+      });
+    }
+    expect(held).toBe(base + 1);
+    expect(localPathLocks.size).toBe(base);
+    // Two stores on one path still queue behind each other in this process.
+    const path = join(dir, "shared.json");
+    const order: string[] = [];
+    let releaseFirst!: () => void;
+    const first = createFileTokenStore({ path }).lock(async () => {
+      order.push("first in");
+      await new Promise<void>((r) => (releaseFirst = r));
+      order.push("first out");
+    });
+    await until(() => order.length === 1);
+    const second = createFileTokenStore({ path }).lock(async () => {
+      order.push("second");
+    });
+    await settle();
+    expect(order).toEqual(["first in"]);
+    releaseFirst();
+    await Promise.all([first, second]);
+    expect(order).toEqual(["first in", "first out", "second"]);
+    expect(localPathLocks.size).toBe(base);
   });
 });
