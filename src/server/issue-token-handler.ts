@@ -28,7 +28,7 @@ async function authorizeIssue(ctx: TokenServiceContext, call: HandlerContext): P
 
 /**
  * issueToken starts a new session: the admin key (`x-api-key`) or a bearer
- * with scope `tokens:issue` authorizes it; TTLs follow DESIGN §4.
+ * with scope `tokens:issue` authorizes it; TTLs follow docs/DESIGN.md §4.
  */
 export async function issueToken(ctx: TokenServiceContext, req: IssueTokenRequest, call: HandlerContext): Promise<TokenPair> {
   await authorizeIssue(ctx, call);

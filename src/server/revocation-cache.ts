@@ -32,7 +32,7 @@ export interface RevocationCacheOptions {
   /**
    * pollIntervalMs is how often the store is polled for revocations made by
    * other instances; the staleness bound across instances is about this.
-   * @default 1000 — well inside the 5 s bound of DESIGN §4.
+   * @default 1000 — well inside the 5 s bound of docs/DESIGN.md §4.
    */
   pollIntervalMs?: number;
   /**

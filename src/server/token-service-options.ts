@@ -6,7 +6,7 @@ import type { RevocationCache } from "./revocation-cache.js";
 import type { FamilyStore } from "./store/family-store.js";
 import { HARD_MAX_ACCESS_TTL_SECONDS, HARD_MAX_REFRESH_TTL_SECONDS, MIN_REFRESH_TTL_SECONDS, type TtlLimits } from "./ttl-policy.js";
 
-/** DEFAULT_GRACE_PERIOD_SECONDS is the grace window when none is configured (DESIGN §4). */
+/** DEFAULT_GRACE_PERIOD_SECONDS is the grace window when none is configured (docs/DESIGN.md §4). */
 export const DEFAULT_GRACE_PERIOD_SECONDS = 30;
 
 /**

@@ -28,7 +28,7 @@ export function refreshTokenAudience(issuer: string): string {
 
 /**
  * createTokenService returns the implementation of `tokenkit.v1.TokenService`
- * with every rule of DESIGN §3–§4: TTL defaults and caps reported back,
+ * with every rule of docs/DESIGN.md §3–§4: TTL defaults and caps reported back,
  * refresh TTL, scopes, audiences, metadata and actor chain carried unchanged
  * through every rotation, access tokens that never outlive their session,
  * one atomic compare-and-swap per rotation, the idempotent grace window

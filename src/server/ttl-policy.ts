@@ -34,7 +34,7 @@ export interface ResolvedTtls {
 }
 
 /**
- * resolveTtls applies DESIGN §4 to the TTLs of an issue or exchange request:
+ * resolveTtls applies docs/DESIGN.md §4 to the TTLs of an issue or exchange request:
  * absent or 0 → default; above the maximum → capped; negative, or a refresh
  * TTL below 60 s → `InvalidArgument` naming the field.
  */
