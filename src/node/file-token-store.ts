@@ -1,10 +1,10 @@
 import { mkdir, open, readdir, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { createAsyncMutex, type AsyncMutex } from "../client/async-mutex.js";
 import { decodeStoredToken, encodeStoredToken, TokenStoreCorruptError } from "../client/stored-token-codec.js";
 import type { TokenStore } from "../client/token-store.js";
 import { syncDirectory, writeFileAtomic } from "./atomic-file.js";
 import { acquireFileLock, FileLockError } from "./file-lock.js";
+import { localPathLocks } from "./local-path-lock.js";
 import { isProcessAlive } from "./process-alive.js";
 
 /** FileTokenStoreOptions configures {@link createFileTokenStore}. */
@@ -38,19 +38,6 @@ export interface FileTokenStoreOptions {
 const MAX_FILE_BYTES = 1 << 20;
 
 const WINDOWS = process.platform === "win32";
-
-/** A path → mutex map, so that stores on one file in one process queue without polling the lock file. */
-const localLocks = new Map<string, AsyncMutex>();
-
-function localLock(path: string): AsyncMutex {
-  let m = localLocks.get(path);
-  if (m === undefined) {
-    m = createAsyncMutex();
-    localLocks.set(path, m);
-  }
-  return m;
-}
-
 
 /**
  * createFileTokenStore returns a {@link TokenStore} in one JSON file
@@ -169,7 +156,7 @@ export function createFileTokenStore(options: FileTokenStoreOptions): TokenStore
         }
       };
       try {
-        return await localLock(path).run(holdFileLock, signal);
+        return await localPathLocks.run(path, holdFileLock, signal);
       } catch (err) {
         if (queued && signal?.aborted && err === signal.reason) {
           // Aborted while queued behind a holder in this process: the same error as while waiting for another process.

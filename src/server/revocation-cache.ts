@@ -1,6 +1,8 @@
 import { systemClock, type Clock, type ClockTimer } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import type { FamilyStore } from "./store/family-store.js";
+import { MAX_CLOCK_TOLERANCE_SECONDS } from "./token-service-options.js";
+import { HARD_MAX_ACCESS_TTL_SECONDS } from "./ttl-policy.js";
 
 /**
  * RevocationCache answers "is this family revoked?" on every authenticated
@@ -30,15 +32,18 @@ export interface RevocationCacheOptions {
   /**
    * pollIntervalMs is how often the store is polled for revocations made by
    * other instances; the staleness bound across instances is about this.
-   * @default 1000 — well inside the 5 s bound of DESIGN §4.
+   * @default 1000 — well inside the 5 s bound of docs/DESIGN.md §4.
    */
   pollIntervalMs?: number;
   /**
-   * retainSeconds is how long a revoked family is remembered: no access token
-   * lives longer than the maximum access TTL, so nothing older matters.
-   * @default 86 460 — the 24 h access-token ceiling plus 60 s tolerance.
+   * clockToleranceSeconds is the largest clock tolerance of any verifier that
+   * consults this cache: a revoked session is remembered until its last
+   * access token's expiry plus this much. Each revocation carries its
+   * family's access TTL, so a 7-day access token stays revoked for 7 days
+   * and a 1-hour one is forgotten after about an hour.
+   * @default 3600 — the most a token service accepts; it costs memory only for revoked sessions.
    */
-  retainSeconds?: number;
+  clockToleranceSeconds?: number;
   /**
    * lookbackSeconds re-reads, at every poll, revocations stamped up to this
    * long before the newest one already seen. A revocation's time is taken by
@@ -68,9 +73,9 @@ export function createRevocationCache(options: RevocationCacheOptions): Revocati
   if (!Number.isFinite(pollIntervalMs) || pollIntervalMs <= 0) {
     throw new TypeError('createRevocationCache: option "pollIntervalMs" must be a positive number');
   }
-  const retainSeconds = options.retainSeconds ?? 86_460;
-  if (!Number.isFinite(retainSeconds) || retainSeconds <= 0) {
-    throw new TypeError('createRevocationCache: option "retainSeconds" must be a positive number');
+  const toleranceSeconds = options.clockToleranceSeconds ?? MAX_CLOCK_TOLERANCE_SECONDS;
+  if (!Number.isFinite(toleranceSeconds) || toleranceSeconds < 0) {
+    throw new TypeError('createRevocationCache: option "clockToleranceSeconds" must be a non-negative number');
   }
   const lookbackSeconds = options.lookbackSeconds ?? 10;
   if (!Number.isFinite(lookbackSeconds) || lookbackSeconds < 0) {
@@ -78,16 +83,17 @@ export function createRevocationCache(options: RevocationCacheOptions): Revocati
   }
   const { store, logger } = options;
   const clock = options.clock ?? systemClock;
+  // sid → the time after which the revocation no longer matters.
   const revoked = new Map<string, number>();
-  let cursor = Math.floor(clock.now() / 1000) - retainSeconds;
+  // The first load reaches back as far as any access token can live.
+  let cursor = Math.floor(clock.now() / 1000) - HARD_MAX_ACCESS_TTL_SECONDS - toleranceSeconds;
   let timer: ClockTimer | undefined;
   let closed = false;
   let inFlight: Promise<void> | undefined;
 
   function prune(now: number): void {
-    const horizon = now - retainSeconds;
-    for (const [sid, at] of revoked) {
-      if (at < horizon) {
+    for (const [sid, until] of revoked) {
+      if (until < now) {
         revoked.delete(sid);
       }
     }
@@ -96,7 +102,7 @@ export function createRevocationCache(options: RevocationCacheOptions): Revocati
   async function poll(): Promise<void> {
     const rows = await store.revocationsSince(cursor - lookbackSeconds);
     for (const r of rows) {
-      revoked.set(r.sid, r.revokedAt);
+      revoked.set(r.sid, r.expiresAt + toleranceSeconds);
       // Re-read the last second next time: a revocation committed later in the same second is not missed.
       cursor = Math.max(cursor, r.revokedAt);
     }
@@ -130,8 +136,10 @@ export function createRevocationCache(options: RevocationCacheOptions): Revocati
   return {
     isRevoked: (sid) => revoked.has(sid),
     add(sids, revokedAt) {
+      // Until the next poll brings the family's access TTL, assume the longest.
+      const until = revokedAt + HARD_MAX_ACCESS_TTL_SECONDS + toleranceSeconds;
       for (const sid of sids) {
-        revoked.set(sid, revokedAt);
+        revoked.set(sid, Math.max(revoked.get(sid) ?? 0, until));
       }
     },
     ready: ready.catch(() => {}),

@@ -3,6 +3,13 @@ import { Code, ConnectError } from "@connectrpc/connect";
 /** HARD_MAX_REFRESH_TTL_SECONDS is the ceiling no configuration can raise: 90 days. */
 export const HARD_MAX_REFRESH_TTL_SECONDS = 7_776_000;
 
+/**
+ * HARD_MAX_ACCESS_TTL_SECONDS is the longest access-token lifetime any
+ * configuration allows: 90 days. Revocation caches reach this far back when
+ * they first load.
+ */
+export const HARD_MAX_ACCESS_TTL_SECONDS = 7_776_000;
+
 /** MIN_REFRESH_TTL_SECONDS is the smallest refresh-token TTL a caller may ask for. */
 export const MIN_REFRESH_TTL_SECONDS = 60;
 
@@ -27,7 +34,7 @@ export interface ResolvedTtls {
 }
 
 /**
- * resolveTtls applies DESIGN §4 to the TTLs of an issue or exchange request:
+ * resolveTtls applies docs/DESIGN.md §4 to the TTLs of an issue or exchange request:
  * absent or 0 → default; above the maximum → capped; negative, or a refresh
  * TTL below 60 s → `InvalidArgument` naming the field.
  */

@@ -16,12 +16,12 @@ const family = (sid: string, now: number, parentSid?: string) => ({
 });
 
 describe("revocation cache", () => {
-  it("sees a revocation made elsewhere within one poll interval, and forgets it after the retention", async () => {
+  it("sees a revocation made elsewhere within one poll interval, and forgets it once the family's access tokens have expired", async () => {
     const clock = createManualClock();
     const store = createMemoryFamilyStore();
     const now = Math.floor(clock.now() / 1000);
     await store.createFamily(family("f1", now), { hash: "h1", sid: "f1", issuedAt: now, expiresAt: now + 100 });
-    const cache = createRevocationCache({ store, clock, pollIntervalMs: 1000, retainSeconds: 3600 });
+    const cache = createRevocationCache({ store, clock, pollIntervalMs: 1000, clockToleranceSeconds: 0 });
     await cache.ready;
     expect(cache.isRevoked("f1")).toBe(false);
     await store.revokeFamily("f1", now, "revoked");
@@ -52,5 +52,6 @@ describe("revocation cache", () => {
 
   it("validates options", () => {
     expect(() => createRevocationCache({ store: createMemoryFamilyStore(), pollIntervalMs: 0 })).toThrow(/pollIntervalMs/);
+    expect(() => createRevocationCache({ store: createMemoryFamilyStore(), clockToleranceSeconds: -1 })).toThrow(/clockToleranceSeconds/);
   });
 });

@@ -87,8 +87,10 @@ describe("TokenService TTL rules", () => {
     }
   });
 
-  it("ExchangeToken applies the same TTL rules and keeps them through rotation", async () => {
-    const parent = (await f.issue({ subject: "alice", scopes: ["tokens:exchange", "events:write"] })).tokenPair!;
+  it("ExchangeToken applies the same TTL rules (within the parent's life) and keeps them through rotation", async () => {
+    const parent = (
+      await f.issue({ subject: "alice", scopes: ["tokens:exchange", "events:write"], refreshTokenTtlSeconds: 90n * BigInt(DAY) })
+    ).tokenPair!;
     const auth = { headers: { authorization: `Bearer ${parent.accessToken}` } };
     const capped = (await f.tokens.exchangeToken({ actor: "agent", refreshTokenTtlSeconds: 365n * BigInt(DAY) }, auth)).tokenPair!;
     expect(capped.refreshTokenTtlSeconds).toBe(7_776_000n);

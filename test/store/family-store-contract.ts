@@ -161,10 +161,11 @@ export function describeFamilyStoreContract(name: string, open: () => Promise<Op
       expect(await s.revokeFamily("f1", T0 + 3, "revoked")).toEqual([]);
       expect(await s.revokeFamily("unknown", T0 + 3, "revoked")).toEqual([]);
       expect((await s.getFamily("c1"))!.revokedAt).toBe(T0 + 1);
-      expect(await s.revocationsSince(T0 + 2)).toEqual([{ sid: "f1", revokedAt: T0 + 2 }]);
+      // expiresAt: the revocation time plus the family's access TTL (3600 s).
+      expect(await s.revocationsSince(T0 + 2)).toEqual([{ sid: "f1", revokedAt: T0 + 2, expiresAt: T0 + 3602 }]);
       expect(await s.revocationsSince(T0)).toEqual([
-        { sid: "c1", revokedAt: T0 + 1 },
-        { sid: "f1", revokedAt: T0 + 2 },
+        { sid: "c1", revokedAt: T0 + 1, expiresAt: T0 + 3601 },
+        { sid: "f1", revokedAt: T0 + 2, expiresAt: T0 + 3602 },
       ]);
     });
 
@@ -176,6 +177,41 @@ export function describeFamilyStoreContract(name: string, open: () => Promise<Op
       await s.createFamily(family("f2"), token("x0", "f2"));
       expect(await s.purge(T0 + 86_401, 0)).toBeGreaterThanOrEqual(1);
       expect(await s.rotate({ presentedHash: "x0", now: T0 + 86_401, graceSeconds: 30 })).toEqual({ kind: "unknown" });
+    });
+
+    it("purge deletes a family once its last refresh record has expired, and only then", async () => {
+      await s.createFamily(family("f1"), token("h0", "f1"));
+      await rotate("h0", "h1", T0 + 100);
+      // h0 expires at T0 + 86 400, h1 at T0 + 86 500: the family lives while h1 does.
+      expect(await s.purge(T0 + 86_401, 0)).toBeGreaterThanOrEqual(1);
+      expect(await s.getFamily("f1")).toBeDefined();
+      expect((await s.rotate({ presentedHash: "h1", now: T0 + 86_401, graceSeconds: 30 })).kind).toBe("current");
+      await s.purge(T0 + 86_501, 0);
+      expect(await s.getFamily("f1")).toBeUndefined();
+      expect(await s.rotate({ presentedHash: "h1", now: T0 + 86_501, graceSeconds: 30 })).toEqual({ kind: "unknown" });
+    });
+
+    it("purge keeps a revoked family while its access tokens can live, then deletes it", async () => {
+      await s.createFamily(family("f1", { accessTtlSeconds: 7 * 86_400 }), { ...token("h0", "f1"), expiresAt: T0 + 100 });
+      await s.revokeFamily("f1", T0 + 10, "revoked");
+      await s.purge(T0 + 1000, 0); // the refresh record goes, the revocation stays
+      expect((await s.getFamily("f1"))?.revokedAt).toBe(T0 + 10);
+      expect(await s.revocationsSince(T0)).toEqual([{ sid: "f1", revokedAt: T0 + 10, expiresAt: T0 + 10 + 7 * 86_400 }]);
+      await s.purge(T0 + 11 + 7 * 86_400, 0);
+      expect(await s.getFamily("f1")).toBeUndefined();
+      expect(await s.revocationsSince(T0)).toEqual([]);
+    });
+
+    it("purge deletes a delegated child before its parent (within two purges), never the parent of a live child", async () => {
+      await s.createFamily(family("p"), { ...token("hp", "p"), expiresAt: T0 + 100 });
+      await s.createFamily(family("c", { parentSid: "p" }), { ...token("hc", "c"), expiresAt: T0 + 200 });
+      await s.purge(T0 + 150, 0);
+      expect(await s.getFamily("p")).toBeDefined();
+      expect(await s.getFamily("c")).toBeDefined();
+      await s.purge(T0 + 250, 0);
+      await s.purge(T0 + 250, 0);
+      expect(await s.getFamily("c")).toBeUndefined();
+      expect(await s.getFamily("p")).toBeUndefined();
     });
 
     it("after close every call fails with Unavailable", async () => {

@@ -348,7 +348,7 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
     cleanups.push(() => revocations.close());
     await revocations.ready;
     // Expired refresh records and stale sealed pairs are purged every 10 minutes.
-    const janitor = startStoreJanitor({ store, gracePeriodSeconds: options.gracePeriodSeconds, clock, logger });
+    const janitor = startStoreJanitor({ store, clock, logger });
     cleanups.push(() => janitor.stop());
 
     let serving = false;

@@ -108,6 +108,12 @@ export interface Revocation {
   sid: string;
   /** revokedAt is when it was revoked. */
   revokedAt: number;
+  /**
+   * expiresAt bounds the `exp` of every access token the family issued:
+   * `revokedAt` plus the family's access TTL. Past it (and any verifier's
+   * clock tolerance) the revocation no longer matters.
+   */
+  expiresAt: number;
 }
 
 /**
@@ -132,10 +138,13 @@ export interface FamilyStore {
   /** revocationsSince lists families revoked at or after `since`, oldest first. */
   revocationsSince(since: number): Promise<Revocation[]>;
   /**
-   * purge deletes refresh records expired before `now` and drops sealed
-   * successor pairs older than `boxBefore`; returns the number of rows touched.
+   * purge deletes refresh records that expired before `expiredBefore`, then
+   * families left with no refresh record whose revocation, if any, no longer
+   * matters (`revokedAt + accessTtlSeconds < expiredBefore`) and that have no
+   * delegated children left; and drops sealed successor pairs of tokens spent
+   * before `boxBefore`. Returns the number of rows touched.
    */
-  purge(now: number, boxBefore: number): Promise<number>;
+  purge(expiredBefore: number, boxBefore: number): Promise<number>;
   /** close releases the store's resources. */
   close(): Promise<void>;
 }

@@ -18,11 +18,38 @@ export function createMemoryFamilyStore(): FamilyStore {
   const families = new Map<string, FamilyRecord>();
   const children = new Map<string, string[]>();
   const tokens = new Map<string, RefreshRecord>();
+  // Revocations in `revokedAt` order, so a poll reads only what is new instead of every family.
+  const revocations: Revocation[] = [];
   let closed = false;
+
+  /** firstAt returns the index of the first revocation with `revokedAt` ≥ `since` (> `since` when `after`). */
+  function firstAt(since: number, after = false): number {
+    let lo = 0;
+    let hi = revocations.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const at = revocations[mid]!.revokedAt;
+      if (at < since || (after && at === since)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
 
   function check(): void {
     if (closed) {
       throw new ConnectError("memory token store is closed", Code.Unavailable);
+    }
+  }
+
+  /** forget deletes a family that has no refresh record and no child left. */
+  function forget(sid: string): void {
+    const parentSid = families.get(sid)!.parentSid;
+    families.delete(sid);
+    children.delete(sid);
+    if (parentSid !== undefined) {
+      const siblings = (children.get(parentSid) ?? []).filter((c) => c !== sid);
+      if (siblings.length > 0) children.set(parentSid, siblings);
+      else children.delete(parentSid);
     }
   }
 
@@ -38,6 +65,7 @@ export function createMemoryFamilyStore(): FamilyStore {
       if (f.revokedAt === undefined) {
         f.revokedAt = now;
         f.revokeReason = r;
+        revocations.splice(firstAt(now, true), 0, { sid: s, revokedAt: now, expiresAt: now + f.accessTtlSeconds });
         out.push(s);
       }
       for (const c of children.get(s) ?? []) {
@@ -105,24 +133,42 @@ export function createMemoryFamilyStore(): FamilyStore {
     },
     async revocationsSince(since): Promise<Revocation[]> {
       check();
-      return [...families.values()]
-        .filter((f) => f.revokedAt !== undefined && f.revokedAt >= since)
-        .map((f) => ({ sid: f.sid, revokedAt: f.revokedAt! }))
-        .sort((a, b) => a.revokedAt - b.revokedAt);
+      return revocations.slice(firstAt(since)).map((r) => ({ ...r }));
     },
-    async purge(now, boxBefore) {
+    async purge(expiredBefore, boxBefore) {
       check();
       let n = 0;
+      const holding = new Set<string>();
       for (const [hash, t] of tokens) {
-        if (t.expiresAt < now) {
+        if (t.expiresAt < expiredBefore) {
           tokens.delete(hash);
           n++;
-        } else if (t.successorBox !== undefined && t.spentAt !== undefined && t.spentAt < boxBefore) {
+          continue;
+        }
+        holding.add(t.sid);
+        if (t.successorBox !== undefined && t.spentAt !== undefined && t.spentAt < boxBefore) {
           delete t.successorBox;
           n++;
         }
       }
-      return n;
+      const gone = new Set<string>();
+      for (const [sid, f] of families) {
+        const revocationMatters = f.revokedAt !== undefined && f.revokedAt + f.accessTtlSeconds >= expiredBefore;
+        if (!holding.has(sid) && !revocationMatters && !(children.get(sid)?.length)) {
+          gone.add(sid);
+        }
+      }
+      for (const sid of gone) {
+        forget(sid);
+      }
+      if (gone.size > 0) {
+        let kept = 0;
+        for (const r of revocations) {
+          if (!gone.has(r.sid)) revocations[kept++] = r;
+        }
+        revocations.length = kept;
+      }
+      return n + gone.size;
     },
     async close() {
       closed = true;

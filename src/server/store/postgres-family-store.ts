@@ -116,12 +116,12 @@ const REVOKE_TREE = `
   RETURNING sid`;
 
 const SELECT_REVOCATIONS = `
-  SELECT sid, revoked_at FROM tokenkit_families
+  SELECT sid, revoked_at, revoked_at + access_ttl AS expires_at FROM tokenkit_families
   WHERE revoked_at IS NOT NULL AND revoked_at >= $1
   ORDER BY revoked_at, sid`;
 
 /** Expired records go; sealed pairs older than the grace window are dropped from the rest. */
-const PURGE = `
+const PURGE_TOKENS = `
   WITH gone AS (
     DELETE FROM tokenkit_refresh_tokens WHERE expires_at < $1 RETURNING 1
   ), unboxed AS (
@@ -130,6 +130,21 @@ const PURGE = `
     RETURNING 1
   )
   SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM unboxed) AS n`;
+
+/**
+ * Families left without a refresh record, whose revocation (if any) no longer
+ * matters, with no child left. A statement of its own: it must see the
+ * records {@link PURGE_TOKENS} just deleted.
+ */
+const PURGE_FAMILIES = `
+  WITH gone AS (
+    DELETE FROM tokenkit_families f
+    WHERE (f.revoked_at IS NULL OR f.revoked_at + f.access_ttl < $1)
+      AND NOT EXISTS (SELECT 1 FROM tokenkit_refresh_tokens t WHERE t.sid = f.sid)
+      AND NOT EXISTS (SELECT 1 FROM tokenkit_families c WHERE c.parent_sid = f.sid)
+    RETURNING 1
+  )
+  SELECT count(*) AS n FROM gone`;
 
 /**
  * createPostgresFamilyStore returns a {@link FamilyStore} in PostgreSQL, for
@@ -224,13 +239,14 @@ export async function createPostgresFamilyStore(options: PostgresFamilyStoreOpti
     revokeFamily: (sid, now, reason) => call("revokeFamily", () => revoke(sid, now, reason)),
     revocationsSince: (since) =>
       call("revocationsSince", async (): Promise<Revocation[]> => {
-        const { rows } = await pool.query<{ sid: string; revoked_at: string }>(SELECT_REVOCATIONS, [since]);
-        return rows.map((r) => ({ sid: r.sid, revokedAt: Number(r.revoked_at) }));
+        const { rows } = await pool.query<{ sid: string; revoked_at: string; expires_at: string }>(SELECT_REVOCATIONS, [since]);
+        return rows.map((r) => ({ sid: r.sid, revokedAt: Number(r.revoked_at), expiresAt: Number(r.expires_at) }));
       }),
-    purge: (now, boxBefore) =>
+    purge: (expiredBefore, boxBefore) =>
       call("purge", async () => {
-        const { rows } = await pool.query<{ n: string }>(PURGE, [now, boxBefore]);
-        return Number(rows[0]!.n);
+        const tokens = await pool.query<{ n: string }>(PURGE_TOKENS, [expiredBefore, boxBefore]);
+        const families = await pool.query<{ n: string }>(PURGE_FAMILIES, [expiredBefore]);
+        return Number(tokens.rows[0]!.n) + Number(families.rows[0]!.n);
       }),
     close: () => store.close(),
   };

@@ -103,9 +103,17 @@ export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): Fami
      WHERE sid IN (SELECT sid FROM tree) AND revoked_at IS NULL RETURNING sid`,
   ).pluck();
   const selectRevocations = db.prepare(
-    `SELECT sid, revoked_at AS revokedAt FROM families WHERE revoked_at >= ? ORDER BY revoked_at, sid`,
+    `SELECT sid, revoked_at AS revokedAt, revoked_at + access_ttl AS expiresAt FROM families WHERE revoked_at >= ? ORDER BY revoked_at, sid`,
   );
   const deleteExpired = db.prepare(`DELETE FROM refresh_tokens WHERE expires_at < ?`);
+  // Families left without a refresh record, whose revocation (if any) no longer matters, with no child left.
+  const deleteFamilies = db.prepare(
+    `DELETE FROM families WHERE sid IN (
+       SELECT f.sid FROM families f
+       WHERE (f.revoked_at IS NULL OR f.revoked_at + f.access_ttl < ?)
+         AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.sid = f.sid)
+         AND NOT EXISTS (SELECT 1 FROM families c WHERE c.parent_sid = f.sid))`,
+  );
   const dropBoxes = db.prepare(
     `UPDATE refresh_tokens SET successor_box = NULL WHERE successor_box IS NOT NULL AND spent_at < ?`,
   );
@@ -166,7 +174,10 @@ export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): Fami
   });
 
   const revokeTx = db.transaction(revoke);
-  const purgeTx = db.transaction((now: number, boxBefore: number) => deleteExpired.run(now).changes + dropBoxes.run(boxBefore).changes);
+  const purgeTx = db.transaction(
+    (expiredBefore: number, boxBefore: number) =>
+      deleteExpired.run(expiredBefore).changes + deleteFamilies.run(expiredBefore).changes + dropBoxes.run(boxBefore).changes,
+  );
 
   function run<T>(operation: string, fn: () => T): Promise<T> {
     return sqliteCall(WHAT, operation, fn);
@@ -182,7 +193,7 @@ export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): Fami
     rotate: (input) => run("rotate", () => rotateTx.immediate(input)),
     revokeFamily: (sid, now, reason) => run("revokeFamily", () => revokeTx.immediate(sid, now, reason)),
     revocationsSince: (since) => run("revocationsSince", () => selectRevocations.all(since) as Revocation[]),
-    purge: (now, boxBefore) => run("purge", () => purgeTx.immediate(now, boxBefore)),
+    purge: (expiredBefore, boxBefore) => run("purge", () => purgeTx.immediate(expiredBefore, boxBefore)),
     close: async () => {
       if (db.open) {
         db.close();

@@ -38,6 +38,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX refresh_tokens_sid ON refresh_tokens(sid);
   CREATE INDEX refresh_tokens_expires ON refresh_tokens(expires_at);
   `,
+  // 2: the janitor finds sealed successor pairs to drop without scanning every refresh token.
+  `
+  CREATE INDEX refresh_tokens_boxes ON refresh_tokens(spent_at) WHERE successor_box IS NOT NULL;
+  `,
 ];
 
 /**

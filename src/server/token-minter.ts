@@ -1,0 +1,87 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { TokenPairSchema, type TokenPair } from "../../gen/tokenkit/v1/token_service_pb.js";
+import { hashToken } from "./grace-box.js";
+import { ACCESS_TOKEN_TYPE, MAX_TOKEN_BYTES, REFRESH_TOKEN_TYPE } from "./jwt/claims.js";
+import type { FamilyRecord, RefreshRecord } from "./store/family-store.js";
+import type { TokenSigner } from "./token-signer.js";
+
+/** MintedPair is a freshly signed pair and the refresh record a store keeps for it. */
+export interface MintedPair {
+  /** pair is what the caller receives. */
+  pair: TokenPair;
+  /** record is the refresh token's row (hash only). */
+  record: Omit<RefreshRecord, "generation">;
+}
+
+/** TokenMinter signs a new pair for a family at a time in milliseconds. */
+export type TokenMinter = (family: FamilyRecord, nowMs: number) => Promise<MintedPair>;
+
+/** TokenMinterOptions configures {@link createTokenMinter}. */
+export interface TokenMinterOptions {
+  /** sign signs a payload with the current key. */
+  sign: TokenSigner;
+  /** issuer is the `iss` of both tokens. */
+  issuer: string;
+  /** refreshAudience is the `aud` of refresh tokens (the token service only). */
+  refreshAudience: string;
+  /** newId returns a fresh random `jti`. */
+  newId: () => string;
+}
+
+/**
+ * expiresInSeconds is the whole seconds left from `nowMs` until `expSeconds`,
+ * rounded down: a client that adds it to the time it received the pair never
+ * lands past `exp` (claims are whole seconds, the clock is not).
+ */
+export function expiresInSeconds(expSeconds: number, nowMs: number): bigint {
+  return BigInt(Math.max(0, Math.floor((expSeconds * 1000 - nowMs) / 1000)));
+}
+
+/**
+ * createTokenMinter returns a {@link TokenMinter}. The refresh token expires
+ * at `now + refresh TTL`, cut to the family's absolute end; the access token
+ * at `now + access TTL`, cut to the refresh token's expiry, so an access token
+ * never outlives its session.
+ */
+export function createTokenMinter(options: TokenMinterOptions): TokenMinter {
+  const { sign, issuer, refreshAudience, newId } = options;
+  return async (family, nowMs) => {
+    const now = Math.floor(nowMs / 1000);
+    const refreshExp = Math.min(now + family.refreshTtlSeconds, family.absoluteExpiresAt ?? Number.MAX_SAFE_INTEGER);
+    const accessExp = Math.min(now + family.accessTtlSeconds, refreshExp);
+    const access: Record<string, unknown> = {
+      iss: issuer,
+      sub: family.subject,
+      aud: family.audiences.length === 1 ? family.audiences[0] : family.audiences,
+      exp: accessExp,
+      iat: now,
+      jti: newId(),
+      sid: family.sid,
+      scope: family.scopes.join(" "),
+      refresh_ttl: family.refreshTtlSeconds,
+      meta: family.metadata,
+    };
+    if (family.actor !== undefined) {
+      access.act = family.actor;
+    }
+    const refresh = { iss: issuer, sub: family.subject, aud: refreshAudience, sid: family.sid, jti: newId(), iat: now, exp: refreshExp, refresh_ttl: family.refreshTtlSeconds };
+    const [accessToken, refreshToken] = await Promise.all([sign(access, ACCESS_TOKEN_TYPE), sign(refresh, REFRESH_TOKEN_TYPE)]);
+    if (accessToken.length > MAX_TOKEN_BYTES) {
+      throw new ConnectError(`the requested claims make an access token larger than ${MAX_TOKEN_BYTES} bytes`, Code.InvalidArgument);
+    }
+    const pair = create(TokenPairSchema, {
+      accessToken,
+      refreshToken,
+      tokenType: "Bearer",
+      expiresInSeconds: expiresInSeconds(accessExp, nowMs),
+      accessTokenExpireTime: timestampFromMs(accessExp * 1000),
+      refreshTokenExpireTime: timestampFromMs(refreshExp * 1000),
+      refreshTokenTtlSeconds: BigInt(family.refreshTtlSeconds),
+      sessionId: family.sid,
+      scopes: family.scopes,
+    });
+    return { pair, record: { hash: hashToken(refreshToken), sid: family.sid, issuedAt: now, expiresAt: refreshExp } };
+  };
+}
