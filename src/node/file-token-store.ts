@@ -3,7 +3,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { createAsyncMutex, type AsyncMutex } from "../client/async-mutex.js";
 import { decodeStoredToken, encodeStoredToken, TokenStoreCorruptError } from "../client/stored-token-codec.js";
 import type { TokenStore } from "../client/token-store.js";
-import { syncDirectory, writeFileAtomic } from "./atomic-file.js";
+import { syncDirectory, writeFileAtomic } from "../lib/atomic-file.js";
 import { acquireFileLock, FileLockError } from "./file-lock.js";
 import { isProcessAlive } from "./process-alive.js";
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { link, mkdir, open, stat, unlink } from "node:fs/promises";
-import { readFileIfExists } from "../../node/atomic-file.js";
+import { readFileIfExists } from "../../lib/atomic-file.js";
 import { dirname } from "node:path";
 import type { Logger } from "../../lib/logger.js";
 
