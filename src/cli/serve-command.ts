@@ -3,7 +3,9 @@ import { defineCommand } from "./define-command.js";
 import type { Logger } from "../lib/logger.js";
 import { SIGNING_ALGORITHMS } from "../server/keys/key-store.js";
 import { FAMILY_STORE_KINDS } from "../server/serve/family-store-selection.js";
+import { estimateKeyEntropyBits, MIN_ADMIN_KEY_BITS } from "../server/serve/admin-key-strength.js";
 import { createTokenkitServer, type TokenkitServer, type TokenkitServerOptions } from "../server/serve/server.js";
+import { isServerOptionError } from "../server/serve/server-option-error.js";
 import type { CliIo, Command } from "./cli-io.js";
 import { oneOf, optionalDuration, optionalPort } from "./flag-values.js";
 import { KEY_ENCRYPTION_KEY_ENV, keyEncryptionKeyFrom } from "./key-encryption-key-source.js";
@@ -20,7 +22,7 @@ export const SERVE_FLAGS: FlagSpecs = {
   "database-pool-size": { type: "string", valueName: "N", description: "Most Postgres connections this instance opens (instances × N must fit max_connections)", defaultText: "10" },
   "database-statement-timeout": { type: "string", valueName: "DUR", description: "Postgres statement timeout; a call over it fails with Unavailable", defaultText: "5s" },
   "key-encryption-key-file": { type: "string", valueName: "PATH", description: "File holding the key that seals the signing keys in Postgres (32 random bytes, base64 or hex); TOKENKIT_KEY_ENCRYPTION_KEY wins" },
-  issuer: { type: "string", valueName: "URL", description: "Issuer (iss) of the tokens", defaultText: "http://HOST:PORT" },
+  issuer: { type: "string", valueName: "URL", description: "Issuer (iss) of the tokens, kept in <data-dir>/issuer", defaultText: "the first start's http://HOST:PORT, kept in <data-dir>/issuer" },
   "access-ttl": { type: "string", valueName: "DUR", description: "Access-token lifetime when a request sets none", defaultText: "1h" },
   "max-access-ttl": { type: "string", valueName: "DUR", description: "Longest access-token lifetime a request may get", defaultText: "24h" },
   "default-refresh-ttl": { type: "string", valueName: "DUR", description: "Refresh-token TTL when a request sets none", defaultText: "24h" },
@@ -69,7 +71,7 @@ every instance re-reads the keys every 10 s and revocations every 1 s.
 Flags:
 ${formatFlagHelp(SERVE_FLAGS)}`;
 
-/** Maps the option names in createTokenkitServer's TypeErrors to the flags that set them. */
+/** Maps the options of createTokenkitServer to the flags that set them, so that a mistake names the flag. */
 const OPTION_FLAGS: Readonly<Record<string, string>> = {
   host: "host",
   port: "port",
@@ -87,7 +89,7 @@ const OPTION_FLAGS: Readonly<Record<string, string>> = {
   adminKeyFile: "admin-key-file",
   algorithm: "algorithm",
   tls: "tls-cert",
-  drainTimeoutMs: "drain-timeout",
+  drainTimeoutSeconds: "drain-timeout",
   corsOrigins: "cors-origin",
   staticDir: "static",
 };
@@ -131,20 +133,11 @@ export function serveOptions(flags: ParsedFlags, env: Readonly<Record<string, st
     options.corsOrigins = corsOrigins;
   }
   options.staticDir = flags.string("static");
-  const drain = optionalDuration(flags, "drain-timeout");
-  if (drain !== undefined) {
-    options.drainTimeoutMs = drain * 1000;
-  }
+  options.drainTimeoutSeconds = optionalDuration(flags, "drain-timeout");
   if (options.store === "postgres") {
     Object.assign(options, postgresOptions(flags, env));
   }
-  const adminKey = env.TOKENKIT_ADMIN_KEY;
-  if (adminKey !== undefined && adminKey !== "") {
-    if (adminKey.length < 16) {
-      throw new UsageError("TOKENKIT_ADMIN_KEY must be at least 16 characters");
-    }
-    options.adminKey = adminKey;
-  }
+  options.adminKey = adminKeyFrom(env);
   const cert = flags.string("tls-cert");
   const key = flags.string("tls-key");
   if ((cert === undefined) !== (key === undefined)) {
@@ -191,6 +184,26 @@ function postgresOptions(flags: ParsedFlags, env: Readonly<Record<string, string
   return { keyEncryptionKey, postgres };
 }
 
+/**
+ * adminKeyFrom returns `TOKENKIT_ADMIN_KEY` when set, refusing a key under
+ * {@link MIN_ADMIN_KEY_BITS} bits of estimated entropy (a word, a pattern, a
+ * placeholder) with a message saying how to make one; the key itself is never quoted.
+ */
+function adminKeyFrom(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const key = env.TOKENKIT_ADMIN_KEY;
+  if (key === undefined || key === "") {
+    return undefined;
+  }
+  const bits = Math.floor(estimateKeyEntropyBits(key));
+  if (bits < MIN_ADMIN_KEY_BITS) {
+    throw new UsageError(
+      `TOKENKIT_ADMIN_KEY is too easy to guess (about ${bits} bits of entropy; at least ${MIN_ADMIN_KEY_BITS} bits are needed): ` +
+        "make one with `openssl rand -base64 32`, or unset it to have a key generated into --admin-key-file",
+    );
+  }
+  return key;
+}
+
 function readPem(flags: ParsedFlags, name: string, path: string): Buffer {
   try {
     return readFileSync(path);
@@ -211,20 +224,26 @@ function stderrLogger(io: CliIo): Logger {
   };
 }
 
-/**
- * optionLabel names the flag (or environment variable) behind an
- * `option "X"` TypeError of the server, if there is one.
- */
-function optionLabel(err: unknown, flags: ParsedFlags): string | undefined {
-  if (!(err instanceof TypeError)) {
-    return undefined;
-  }
-  const option = /option "([A-Za-z]+)"/.exec(err.message)?.[1];
+/** optionLabel names the flag (or environment variable) that sets a server option, if one does. */
+function optionLabel(option: string, flags: ParsedFlags): string | undefined {
   if (option === "adminKey") {
     return "TOKENKIT_ADMIN_KEY";
   }
-  const flag = option === undefined ? undefined : OPTION_FLAGS[option];
+  const flag = OPTION_FLAGS[option];
   return flag === undefined ? undefined : flags.label(flag);
+}
+
+/**
+ * asUsageError restates a mistake `createTokenkitServer` found in the options
+ * under the flag the operator typed (`--grace-period must be between 0s and
+ * 300s`); anything else is returned as it is.
+ */
+function asUsageError(err: unknown, flags: ParsedFlags): unknown {
+  if (isServerOptionError(err)) {
+    const label = optionLabel(err.option, flags);
+    return label === undefined ? err : new UsageError(`${label} ${err.problem}`);
+  }
+  return err;
 }
 
 /** waitForShutdown resolves on SIGINT/SIGTERM (or `io.shutdown`); SIGHUP calls `onReload`. */
@@ -281,11 +300,7 @@ export const serveCommand: Command = defineCommand({
     try {
       server = await createTokenkitServer(options);
     } catch (err) {
-      const label = optionLabel(err, flags);
-      if (label !== undefined) {
-        throw new UsageError(`invalid ${label}: ${(err as Error).message}`);
-      }
-      throw err;
+      throw asUsageError(err, flags);
     }
     const shutdown = waitForShutdown(io, () => {
       server.keyRing.reload().then(

@@ -68,6 +68,32 @@ export async function loadOrCreateAdminKey(path: string, logger?: Logger): Promi
   return { key, path, generated: true };
 }
 
+/** ResolvedAdminKey is the admin key a server runs with, and where it came from. */
+export interface ResolvedAdminKey {
+  /** key is the admin key. Never log it. */
+  key: string;
+  /** path is the file it came from; undefined when it was given directly. */
+  path: string | undefined;
+  /** generated is true when the file was created by this start. */
+  generated: boolean;
+}
+
+/**
+ * resolveAdminKey returns the admin key given directly, else the one in
+ * `file` ({@link loadOrCreateAdminKey}: generated there on first start, and
+ * logged — its path only — when it was).
+ */
+export async function resolveAdminKey(given: string | undefined, file: string, logger: Logger | undefined): Promise<ResolvedAdminKey> {
+  if (given !== undefined) {
+    return { key: given, path: undefined, generated: false };
+  }
+  const loaded = await loadOrCreateAdminKey(file, logger);
+  if (loaded.generated) {
+    logger?.info?.(`tokenkit: generated an admin key in ${loaded.path}`);
+  }
+  return loaded;
+}
+
 async function readKey(path: string, logger: Logger | undefined): Promise<string | undefined> {
   const text = await readFileIfExists(path);
   if (text === undefined) {
