@@ -1,15 +1,15 @@
 import { readFileSync } from "node:fs";
 import { defineCommand } from "./define-command.js";
-import type { Logger } from "../lib/logger.js";
 import { SIGNING_ALGORITHMS } from "../server/keys/key-store.js";
 import { FAMILY_STORE_KINDS } from "../server/serve/family-store-selection.js";
 import { estimateKeyEntropyBits, MIN_ADMIN_KEY_BITS } from "../server/serve/admin-key-strength.js";
 import { createTokenkitServer, type TokenkitServer, type TokenkitServerOptions } from "../server/serve/server.js";
 import { isServerOptionError } from "../server/serve/server-option-error.js";
-import type { CliIo, Command } from "./cli-io.js";
+import type { Command } from "./cli-io.js";
 import { oneOf, optionalDuration, optionalPort } from "./flag-values.js";
 import { KEY_ENCRYPTION_KEY_ENV, keyEncryptionKeyFrom } from "./key-encryption-key-source.js";
 import { formatFlagHelp, type FlagSpecs, type ParsedFlags } from "./flags.js";
+import { stderrLogger, waitForShutdown } from "./serve-process.js";
 import { UsageError } from "./usage-error.js";
 
 /** SERVE_FLAGS is the flag table of `tokenkit serve`. */
@@ -212,18 +212,6 @@ function readPem(flags: ParsedFlags, name: string, path: string): Buffer {
   }
 }
 
-function stderrLogger(io: CliIo): Logger {
-  const line = (level: string, message: string, details: unknown[]) => {
-    const err = details.find((d): d is Error => d instanceof Error);
-    io.stderr(`${level} ${message}${err !== undefined ? `: ${err.message}` : ""}`);
-  };
-  return {
-    info: (m, ...d) => line("info", m, d),
-    warn: (m, ...d) => line("warn", m, d),
-    error: (m, ...d) => line("error", m, d),
-  };
-}
-
 /** optionLabel names the flag (or environment variable) that sets a server option, if one does. */
 function optionLabel(option: string, flags: ParsedFlags): string | undefined {
   if (option === "adminKey") {
@@ -244,47 +232,6 @@ function asUsageError(err: unknown, flags: ParsedFlags): unknown {
     return label === undefined ? err : new UsageError(`${label} ${err.problem}`);
   }
   return err;
-}
-
-/** waitForShutdown resolves on SIGINT/SIGTERM (or `io.shutdown`); SIGHUP calls `onReload`. */
-function waitForShutdown(io: CliIo, onReload: () => void): { done: Promise<string>; dispose(): void } {
-  if (io.shutdown !== undefined) {
-    const signal = io.shutdown;
-    return {
-      done: new Promise((resolve) => {
-        if (signal.aborted) {
-          resolve("abort");
-        } else {
-          signal.addEventListener("abort", () => resolve("abort"), { once: true });
-        }
-      }),
-      dispose() {},
-    };
-  }
-  let onSignal: (s: NodeJS.Signals) => void = () => {};
-  const done = new Promise<string>((resolve) => {
-    onSignal = (s) => resolve(s);
-  });
-  let received = 0;
-  const handler = (s: NodeJS.Signals) => {
-    received++;
-    if (received > 1) {
-      io.stderr(`tokenkit serve: second ${s}, exiting without draining`);
-      process.exit(1);
-    }
-    onSignal(s);
-  };
-  const reload = () => onReload();
-  process.on("SIGINT", handler);
-  process.on("SIGTERM", handler);
-  process.on("SIGHUP", reload);
-  return {
-    done,
-    dispose() {
-      process.off("SIGHUP", reload);
-      // SIGINT/SIGTERM stay handled until exit so that a second signal still force-exits.
-    },
-  };
 }
 
 /** serveCommand implements `tokenkit serve`. */
