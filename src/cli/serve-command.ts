@@ -58,7 +58,11 @@ HTTP/1.1 on one port (HTTPS with --tls-cert/--tls-key), with health checks,
 gRPC reflection and GET /.well-known/jwks.json. Prints
 "tokenkit listening on URL" once ready. The admin key comes from
 TOKENKIT_ADMIN_KEY, else from --admin-key-file (generated on first start; only
-its path is printed). SIGINT/SIGTERM drain in-flight calls and close the
+its path is printed; a TOKENKIT_ADMIN_KEY under 128 bits of entropy is
+refused: make one with openssl rand -base64 32). The issuer, unless --issuer
+is set, is the first start's address, kept in <data-dir>/issuer so that a
+restart on another port keeps every session. Every flag is checked before
+anything is written. SIGINT/SIGTERM drain in-flight calls and close the
 store; SIGHUP reloads the signing keys. DUR is seconds or 90s, 15m, 24h, 90d.
 A flag wins over its environment twin.
 
