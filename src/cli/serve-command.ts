@@ -35,7 +35,6 @@ export const SERVE_FLAGS: FlagSpecs = {
   "tls-key": { type: "string", valueName: "PATH", description: "PEM private key for --tls-cert" },
   "heartbeat-interval": { type: "string", valueName: "DUR", description: "Interval HeartbeatService tells clients to wait between heartbeats (1s-1h)", defaultText: "30s" },
   "drain-timeout": { type: "string", valueName: "DUR", description: "How long in-flight calls may run on shutdown", defaultText: "10s" },
-  // Browsers (issue 7)
   "cors-origin": {
     type: "string",
     multiple: true,
@@ -127,7 +126,7 @@ export function serveOptions(flags: ParsedFlags, env: Readonly<Record<string, st
     }
     options.sessionServices = { heartbeatIntervalSeconds: heartbeat };
   }
-  // Browsers (issue 7): --cors-origin repeats and also takes comma-separated lists.
+  // --cors-origin repeats and also takes comma-separated lists.
   const corsOrigins = flags
     .strings("cors-origin")
     .flatMap((v) => v.split(","))

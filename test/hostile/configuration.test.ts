@@ -105,7 +105,17 @@ describe("tokenkit serve flag values", () => {
     [["--cors-origin", "https://app.example.com/path"], {}, "--cors-origin"],
     [["--static", "/nonexistent-static-dir"], {}, "--static"],
     [["--heartbeat-interval", "2h"], {}, "--heartbeat-interval must be between 1s and 1h"],
-    [["--host", ""], {}, "--host"],
+    [["--host", ""], {}, "--host must be a non-empty string"],
+    // Values that do not parse are refused the same way.
+    [["--port", "70000"], {}, "--port must be a port number"],
+    [["--store", "mongo"], {}, "--store must be one of"],
+    [["--algorithm", "HS256"], {}, "--algorithm must be one of"],
+    [["--access-ttl", "1.5h"], {}, "--access-ttl"],
+    [["--drain-timeout", "soon"], {}, "--drain-timeout"],
+    [["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], {}, "--tls-cert: cannot read /nonexistent.pem"],
+    [["--store", "postgres"], {}, "--store postgres needs --database-url"],
+    [["--store", "postgres", "--database-url", "postgres://127.0.0.1:1/x", "--key-encryption-key-file", "/nonexistent.kek"], {}, "--key-encryption-key-file /nonexistent.kek"],
+    [["--store", "postgres", "--database-url", "postgres://127.0.0.1:1/x", "--database-pool-size", "0"], { TOKENKIT_KEY_ENCRYPTION_KEY: "q3Jx0vS1xM8yJ8m0m3cQm6tXo1r2b7e4Wk9ZfL5uH2E=" }, "--database-pool-size must be"],
   ];
 
   it.each(cases)("serve %j %j → exit 2 with %j, and no data dir or admin key", async (args, env, message) => {

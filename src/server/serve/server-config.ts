@@ -23,7 +23,12 @@ export const KEYS_FILE_NAME = "keys.json";
 /** ADMIN_KEY_FILE_NAME is the generated admin-key file inside the data directory. */
 export const ADMIN_KEY_FILE_NAME = "admin-key";
 
-/** TokenRules are the TokenService settings, every default applied (seconds). */
+/**
+ * TokenRules are the TokenService settings with every default applied, in
+ * seconds; each field is documented on the option of the same name in
+ * `TokenkitServerOptions`. The grace period reaches both the service and the
+ * store janitor from here, so they never disagree.
+ */
 export interface TokenRules {
   accessTtlSeconds: number;
   maxAccessTtlSeconds: number;
@@ -37,7 +42,8 @@ export interface TokenRules {
 /**
  * ServerConfig is {@link TokenkitServerOptions} validated and normalised
  * once: every default applied, every duration in seconds. The steps of
- * `createTokenkitServer` read it and trust it.
+ * `createTokenkitServer` read it and trust it. Fields not documented here
+ * mean what the option of the same name says.
  */
 export interface ServerConfig {
   host: string;
