@@ -42,7 +42,7 @@ export interface TokenkitServer {
  * createTokenkitServer starts the server behind `tokenkit serve`: it
  * validates every option, binds one port for Connect, gRPC and gRPC-Web over
  * HTTP/2 cleartext and HTTP/1.1 (or HTTPS), and only then touches the disk:
- * the data dir, the stores, the key ring, the kept issuer, the admin key.
+ * the data dir, the kept issuer, the stores, the key ring, the admin key.
  * It serves TokenService, any extra `services`, health checks, gRPC
  * reflection and the JWKS, and resolves once the server is ready (requests
  * arriving before get 503 with `Retry-After`). A mistake in the options
