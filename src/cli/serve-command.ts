@@ -93,6 +93,8 @@ const OPTION_FLAGS: Readonly<Record<string, string>> = {
   algorithm: "algorithm",
   tls: "tls-cert",
   drainTimeoutSeconds: "drain-timeout",
+  "postgres.statementTimeoutSeconds": "database-statement-timeout",
+  "postgres.maxConnections": "database-pool-size",
   corsOrigins: "cors-origin",
   staticDir: "static",
 };
@@ -182,7 +184,7 @@ function postgresOptions(flags: ParsedFlags, env: Readonly<Record<string, string
     if (timeout < 1) {
       throw new UsageError(`${flags.label("database-statement-timeout")} must be at least 1s`);
     }
-    postgres.statementTimeoutMs = timeout * 1000;
+    postgres.statementTimeoutSeconds = timeout;
   }
   return { keyEncryptionKey, postgres };
 }

@@ -104,6 +104,7 @@ describe("createTokenkitServer", () => {
     [{ drainTimeoutSeconds: -1 }, '"drainTimeoutSeconds"'],
     [{ keyReloadIntervalSeconds: 0 }, '"keyReloadIntervalSeconds"'],
     [{ port: 70_000 }, '"port"'],
+    [{ postgres: { statementTimeoutSeconds: 0.5 } }, 'option "postgres.statementTimeoutSeconds" must be at least 1s'],
     [{ accessTtlSeconds: 7200, maxAccessTtlSeconds: 3600 }, 'option "accessTtlSeconds" must be between 1s and 1h'],
   ])("rejects %j with a TypeError naming the option", async (options, name) => {
     await expect(createTokenkitServer({ port: 0, dataDir: tempDir(), ...options })).rejects.toThrow(name);

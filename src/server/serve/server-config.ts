@@ -52,6 +52,7 @@ export interface ServerConfig {
   store: FamilyStoreKind | FamilyStore;
   eventStore: EventStore | undefined;
   databaseUrl: string | undefined;
+  /** postgres are the pool settings in the pool's own units (milliseconds), converted once here. */
   postgres: Omit<PostgresPoolOptions, "connectionString" | "logger">;
   keyEncryptionKey: KeyEncryptionKey | undefined;
   keyReloadIntervalSeconds: number | undefined;
@@ -158,6 +159,29 @@ function postgresSettings(options: TokenkitServerOptions, postgres: boolean): Pi
   return { databaseUrl, keyEncryptionKey };
 }
 
+/** poolSettings checks the `postgres` option (whole seconds) and converts it to the pool's milliseconds. */
+function poolSettings(options: TokenkitServerOptions): ServerConfig["postgres"] {
+  const { statementTimeoutSeconds, connectTimeoutSeconds, idleTimeoutSeconds, ...rest } = options.postgres ?? {};
+  const ms = (name: string, v: number | undefined): number | undefined => {
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) {
+      throw new ServerOptionError(`postgres.${name}`, "must be at least 1s (whole seconds)");
+    }
+    return v === undefined ? undefined : v * 1000;
+  };
+  const out: ServerConfig["postgres"] = { ...rest };
+  const timeouts = {
+    statementTimeoutMs: ms("statementTimeoutSeconds", statementTimeoutSeconds),
+    connectTimeoutMs: ms("connectTimeoutSeconds", connectTimeoutSeconds),
+    idleTimeoutMs: ms("idleTimeoutSeconds", idleTimeoutSeconds),
+  };
+  for (const [k, v] of Object.entries(timeouts)) {
+    if (v !== undefined) {
+      out[k as keyof typeof timeouts] = v;
+    }
+  }
+  return out;
+}
+
 function checkedCorsOrigins(origins: readonly string[] | undefined): readonly string[] | undefined {
   if (origins === undefined) {
     return undefined;
@@ -224,7 +248,7 @@ export async function normalizeServerOptions(options: TokenkitServerOptions, shu
     store,
     eventStore: options.eventStore,
     ...postgresSettings(options, postgres),
-    postgres: options.postgres ?? {},
+    postgres: poolSettings(options),
     keyReloadIntervalSeconds: keyReloadIntervalSeconds ?? (postgres ? 10 : undefined),
     keyStore: options.keyStore,
     algorithm: options.algorithm,

@@ -10,6 +10,24 @@ import type { FamilyStoreKind } from "./family-store-selection.js";
 import type { TokenkitServiceRegistration } from "./service-registration.js";
 
 /**
+ * ServerPostgresOptions tunes the Postgres pool of a `store: "postgres"`
+ * server ({@link PostgresPoolOptions} in whole seconds, like every option of
+ * `createTokenkitServer`).
+ */
+export interface ServerPostgresOptions extends Pick<PostgresPoolOptions, "maxConnections" | "schema" | "applicationName"> {
+  /**
+   * statementTimeoutSeconds is every connection's `statement_timeout` (which also bounds waiting for a
+   * row lock); a statement over it fails with `Unavailable`. At least 1.
+   * @default 5 — far above a healthy rotation (about a millisecond), well below a client's patience
+   */
+  statementTimeoutSeconds?: number;
+  /** connectTimeoutSeconds bounds opening a connection; while the database is unreachable calls fail with `Unavailable` after at most this. At least 1. @default 5 */
+  connectTimeoutSeconds?: number;
+  /** idleTimeoutSeconds closes connections idle this long, so the pool shrinks after a burst. At least 1. @default 30 */
+  idleTimeoutSeconds?: number;
+}
+
+/**
  * TokenkitServerOptions configures `createTokenkitServer`. Every duration is
  * whole seconds. Each option is validated once, before anything is bound or
  * written; a mistake throws a `TypeError` (a `ServerOptionError`) naming the
@@ -57,11 +75,10 @@ export interface TokenkitServerOptions {
   databaseUrl?: string;
   /**
    * postgres tunes the one connection pool a `store: "postgres"` server
-   * shares among its token, key and event stores (see {@link PostgresPoolOptions}
-   * for each default: 10 connections, 5 s statement timeout, 5 s connect timeout).
-   * @default {}
+   * shares among its token, key and event stores.
+   * @default {} — 10 connections, 5 s statement timeout, 5 s connect timeout, 30 s idle timeout
    */
-  postgres?: Omit<PostgresPoolOptions, "connectionString" | "logger">;
+  postgres?: ServerPostgresOptions;
   /**
    * keyEncryptionKey seals the private signing keys that `store: "postgres"`
    * keeps in the database (32 random bytes, or their base64/hex text); every
