@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -68,6 +68,21 @@ describe("TOKENKIT_ADMIN_KEY strength", () => {
     expect(res.stderr.join("\n")).not.toContain("TOKENKIT_ADMIN_KEY");
     expect(res.code).toBe(0);
     expect(res.stdout.at(-1)).toMatch(/^tokenkit listening on http:\/\/127\.0\.0\.1:\d+$/);
+  });
+});
+
+describe("admin key file strength", () => {
+  it("warns about a hand-written key file that is easy to guess, without quoting it", async () => {
+    const dataDir = tempDir();
+    writeFileSync(join(dataDir, "admin-key"), "example-admin-key-change-me\n", { mode: 0o600 });
+    const logger = collectingLogger();
+    const s = await createTokenkitServer({ port: 0, dataDir, store: "memory", logger });
+    servers.push(s);
+    expect(logger.lines.filter((l) => l.includes("admin key"))).toEqual([
+      `warn tokenkit: the admin key in ${join(dataDir, "admin-key")} is easy to guess (about 97 bits of entropy; at least 128 bits are needed): replace it with the output of \`openssl rand -base64 32\``,
+    ]);
+    expect(logger.lines.join("\n")).not.toContain("example-admin-key-change-me");
+    await s.close();
   });
 });
 

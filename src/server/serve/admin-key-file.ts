@@ -3,6 +3,7 @@ import { link, mkdir, open, stat, unlink } from "node:fs/promises";
 import { readFileIfExists } from "../../lib/atomic-file.js";
 import { dirname } from "node:path";
 import type { Logger } from "../../lib/logger.js";
+import { estimateKeyEntropyBits, MIN_ADMIN_KEY_BITS } from "./admin-key-strength.js";
 
 /** AdminKeyFile is the admin key read from, or generated into, a file. */
 export interface AdminKeyFile {
@@ -81,7 +82,9 @@ export interface ResolvedAdminKey {
 /**
  * resolveAdminKey returns the admin key given directly, else the one in
  * `file` ({@link loadOrCreateAdminKey}: generated there on first start, and
- * logged — its path only — when it was).
+ * logged — its path only — when it was). A key found in the file with under
+ * {@link MIN_ADMIN_KEY_BITS} bits of estimated entropy is used, with one
+ * warning line that never quotes it.
  */
 export async function resolveAdminKey(given: string | undefined, file: string, logger: Logger | undefined): Promise<ResolvedAdminKey> {
   if (given !== undefined) {
@@ -90,6 +93,15 @@ export async function resolveAdminKey(given: string | undefined, file: string, l
   const loaded = await loadOrCreateAdminKey(file, logger);
   if (loaded.generated) {
     logger?.info?.(`tokenkit: generated an admin key in ${loaded.path}`);
+  } else {
+    // A key written by hand is used (refusing it would stop a running deployment) but flagged.
+    const bits = Math.floor(estimateKeyEntropyBits(loaded.key));
+    if (bits < MIN_ADMIN_KEY_BITS) {
+      logger?.warn?.(
+        `tokenkit: the admin key in ${loaded.path} is easy to guess (about ${bits} bits of entropy; at least ${MIN_ADMIN_KEY_BITS} bits are needed): ` +
+          "replace it with the output of `openssl rand -base64 32`",
+      );
+    }
   }
   return loaded;
 }
