@@ -62,7 +62,7 @@ export async function startDemoServer(options: { clock?: Clock; heartbeatInterva
     store: "memory",
     adminKey,
     sessionServices: { heartbeatIntervalSeconds: options.heartbeatIntervalSeconds ?? 10 },
-    drainTimeoutMs: 2000,
+    drainTimeoutSeconds: 2,
     clock: options.clock ?? systemClock,
   });
   return { url: server.url, adminKey, close: () => server.close() };

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createKeyRing } from "../server/keys/key-ring.js";
 import { createFileKeyStore, SIGNING_ALGORITHMS, type KeyStore } from "../server/keys/key-store.js";
@@ -5,7 +6,7 @@ import { createPostgresKeyStore } from "../server/keys/postgres-key-store.js";
 import { KEYS_FILE_NAME } from "../server/serve/server.js";
 import type { Command } from "./cli-io.js";
 import { oneOf } from "./flag-values.js";
-import { formatFlagHelp, parseFlags, type FlagSpecs } from "./flags.js";
+import { formatFlagHelp, parseFlags, type FlagSpecs, type ParsedFlags } from "./flags.js";
 import { KEY_ENCRYPTION_KEY_ENV, keyEncryptionKeyFrom } from "./key-encryption-key-source.js";
 import { UsageError } from "./usage-error.js";
 
@@ -31,6 +32,21 @@ Postgres, every instance picks it up by itself within 10 seconds.
 
 Flags:
 ${formatFlagHelp(FLAGS)}`;
+
+/**
+ * existingKeysFile returns `<data-dir>/keys.json`, refusing a data dir that
+ * holds no keys: rotating there would create a directory and a key no server
+ * reads (a typo in `--data-dir`), and report success.
+ */
+function existingKeysFile(flags: ParsedFlags): string {
+  const dataDir = flags.string("data-dir") ?? ".tokenkit";
+  const path = join(dataDir, KEYS_FILE_NAME);
+  if (!existsSync(path)) {
+    const label = flags.source("data-dir") === undefined ? "the default --data-dir" : flags.label("data-dir");
+    throw new UsageError(`${label} ${dataDir} holds no signing keys (no ${KEYS_FILE_NAME}): check the path; a server creates its keys on first start`);
+  }
+  return path;
+}
 
 /** keysCommand implements `tokenkit keys rotate`. */
 export const keysCommand: Command = {
@@ -74,7 +90,7 @@ export const keysCommand: Command = {
       store = pg;
       close = () => pg.close();
     } else {
-      store = createFileKeyStore({ path: join(flags.string("data-dir") ?? ".tokenkit", KEYS_FILE_NAME) });
+      store = createFileKeyStore({ path: existingKeysFile(flags) });
     }
     try {
       const keyRing = await createKeyRing({ store, algorithm });

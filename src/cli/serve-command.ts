@@ -1,13 +1,15 @@
 import { readFileSync } from "node:fs";
 import { defineCommand } from "./define-command.js";
-import type { Logger } from "../lib/logger.js";
 import { SIGNING_ALGORITHMS } from "../server/keys/key-store.js";
 import { FAMILY_STORE_KINDS } from "../server/serve/family-store-selection.js";
+import { estimateKeyEntropyBits, MIN_ADMIN_KEY_BITS } from "../server/serve/admin-key-strength.js";
 import { createTokenkitServer, type TokenkitServer, type TokenkitServerOptions } from "../server/serve/server.js";
-import type { CliIo, Command } from "./cli-io.js";
+import { isServerOptionError } from "../server/serve/server-option-error.js";
+import type { Command } from "./cli-io.js";
 import { oneOf, optionalDuration, optionalPort } from "./flag-values.js";
 import { KEY_ENCRYPTION_KEY_ENV, keyEncryptionKeyFrom } from "./key-encryption-key-source.js";
 import { formatFlagHelp, type FlagSpecs, type ParsedFlags } from "./flags.js";
+import { stderrLogger, waitForShutdown } from "./serve-process.js";
 import { UsageError } from "./usage-error.js";
 
 /** SERVE_FLAGS is the flag table of `tokenkit serve`. */
@@ -20,7 +22,7 @@ export const SERVE_FLAGS: FlagSpecs = {
   "database-pool-size": { type: "string", valueName: "N", description: "Most Postgres connections this instance opens (instances × N must fit max_connections)", defaultText: "10" },
   "database-statement-timeout": { type: "string", valueName: "DUR", description: "Postgres statement timeout; a call over it fails with Unavailable", defaultText: "5s" },
   "key-encryption-key-file": { type: "string", valueName: "PATH", description: "File holding the key that seals the signing keys in Postgres (32 random bytes, base64 or hex); TOKENKIT_KEY_ENCRYPTION_KEY wins" },
-  issuer: { type: "string", valueName: "URL", description: "Issuer (iss) of the tokens", defaultText: "http://HOST:PORT" },
+  issuer: { type: "string", valueName: "URL", description: "Issuer (iss) of the tokens, kept in <data-dir>/issuer", defaultText: "the first start's http://HOST:PORT, kept in <data-dir>/issuer" },
   "access-ttl": { type: "string", valueName: "DUR", description: "Access-token lifetime when a request sets none", defaultText: "1h" },
   "max-access-ttl": { type: "string", valueName: "DUR", description: "Longest access-token lifetime a request may get", defaultText: "24h" },
   "default-refresh-ttl": { type: "string", valueName: "DUR", description: "Refresh-token TTL when a request sets none", defaultText: "24h" },
@@ -33,7 +35,6 @@ export const SERVE_FLAGS: FlagSpecs = {
   "tls-key": { type: "string", valueName: "PATH", description: "PEM private key for --tls-cert" },
   "heartbeat-interval": { type: "string", valueName: "DUR", description: "Interval HeartbeatService tells clients to wait between heartbeats (1s-1h)", defaultText: "30s" },
   "drain-timeout": { type: "string", valueName: "DUR", description: "How long in-flight calls may run on shutdown", defaultText: "10s" },
-  // Browsers (issue 7)
   "cors-origin": {
     type: "string",
     multiple: true,
@@ -56,7 +57,11 @@ HTTP/1.1 on one port (HTTPS with --tls-cert/--tls-key), with health checks,
 gRPC reflection and GET /.well-known/jwks.json. Prints
 "tokenkit listening on URL" once ready. The admin key comes from
 TOKENKIT_ADMIN_KEY, else from --admin-key-file (generated on first start; only
-its path is printed). SIGINT/SIGTERM drain in-flight calls and close the
+its path is printed; a TOKENKIT_ADMIN_KEY under 128 bits of entropy is
+refused: make one with openssl rand -base64 32). The issuer, unless --issuer
+is set, is the first start's address, kept in <data-dir>/issuer so that a
+restart on another port keeps every session. Every flag is checked before
+anything is written. SIGINT/SIGTERM drain in-flight calls and close the
 store; SIGHUP reloads the signing keys. DUR is seconds or 90s, 15m, 24h, 90d.
 A flag wins over its environment twin.
 
@@ -69,7 +74,7 @@ every instance re-reads the keys every 10 s and revocations every 1 s.
 Flags:
 ${formatFlagHelp(SERVE_FLAGS)}`;
 
-/** Maps the option names in createTokenkitServer's TypeErrors to the flags that set them. */
+/** Maps the options of createTokenkitServer to the flags that set them, so that a mistake names the flag. */
 const OPTION_FLAGS: Readonly<Record<string, string>> = {
   host: "host",
   port: "port",
@@ -87,7 +92,9 @@ const OPTION_FLAGS: Readonly<Record<string, string>> = {
   adminKeyFile: "admin-key-file",
   algorithm: "algorithm",
   tls: "tls-cert",
-  drainTimeoutMs: "drain-timeout",
+  drainTimeoutSeconds: "drain-timeout",
+  "postgres.statementTimeoutSeconds": "database-statement-timeout",
+  "postgres.maxConnections": "database-pool-size",
   corsOrigins: "cors-origin",
   staticDir: "static",
 };
@@ -121,7 +128,7 @@ export function serveOptions(flags: ParsedFlags, env: Readonly<Record<string, st
     }
     options.sessionServices = { heartbeatIntervalSeconds: heartbeat };
   }
-  // Browsers (issue 7): --cors-origin repeats and also takes comma-separated lists.
+  // --cors-origin repeats and also takes comma-separated lists.
   const corsOrigins = flags
     .strings("cors-origin")
     .flatMap((v) => v.split(","))
@@ -131,20 +138,11 @@ export function serveOptions(flags: ParsedFlags, env: Readonly<Record<string, st
     options.corsOrigins = corsOrigins;
   }
   options.staticDir = flags.string("static");
-  const drain = optionalDuration(flags, "drain-timeout");
-  if (drain !== undefined) {
-    options.drainTimeoutMs = drain * 1000;
-  }
+  options.drainTimeoutSeconds = optionalDuration(flags, "drain-timeout");
   if (options.store === "postgres") {
     Object.assign(options, postgresOptions(flags, env));
   }
-  const adminKey = env.TOKENKIT_ADMIN_KEY;
-  if (adminKey !== undefined && adminKey !== "") {
-    if (adminKey.length < 16) {
-      throw new UsageError("TOKENKIT_ADMIN_KEY must be at least 16 characters");
-    }
-    options.adminKey = adminKey;
-  }
+  options.adminKey = adminKeyFrom(env);
   const cert = flags.string("tls-cert");
   const key = flags.string("tls-key");
   if ((cert === undefined) !== (key === undefined)) {
@@ -186,9 +184,29 @@ function postgresOptions(flags: ParsedFlags, env: Readonly<Record<string, string
     if (timeout < 1) {
       throw new UsageError(`${flags.label("database-statement-timeout")} must be at least 1s`);
     }
-    postgres.statementTimeoutMs = timeout * 1000;
+    postgres.statementTimeoutSeconds = timeout;
   }
   return { keyEncryptionKey, postgres };
+}
+
+/**
+ * adminKeyFrom returns `TOKENKIT_ADMIN_KEY` when set, refusing a key under
+ * {@link MIN_ADMIN_KEY_BITS} bits of estimated entropy (a word, a pattern, a
+ * placeholder) with a message saying how to make one; the key itself is never quoted.
+ */
+function adminKeyFrom(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const key = env.TOKENKIT_ADMIN_KEY;
+  if (key === undefined || key === "") {
+    return undefined;
+  }
+  const bits = Math.floor(estimateKeyEntropyBits(key));
+  if (bits < MIN_ADMIN_KEY_BITS) {
+    throw new UsageError(
+      `TOKENKIT_ADMIN_KEY is too easy to guess (about ${bits} bits of entropy; at least ${MIN_ADMIN_KEY_BITS} bits are needed): ` +
+        "make one with `openssl rand -base64 32`, or unset it to have a key generated into --admin-key-file",
+    );
+  }
+  return key;
 }
 
 function readPem(flags: ParsedFlags, name: string, path: string): Buffer {
@@ -199,73 +217,26 @@ function readPem(flags: ParsedFlags, name: string, path: string): Buffer {
   }
 }
 
-function stderrLogger(io: CliIo): Logger {
-  const line = (level: string, message: string, details: unknown[]) => {
-    const err = details.find((d): d is Error => d instanceof Error);
-    io.stderr(`${level} ${message}${err !== undefined ? `: ${err.message}` : ""}`);
-  };
-  return {
-    info: (m, ...d) => line("info", m, d),
-    warn: (m, ...d) => line("warn", m, d),
-    error: (m, ...d) => line("error", m, d),
-  };
-}
-
-/**
- * optionLabel names the flag (or environment variable) behind an
- * `option "X"` TypeError of the server, if there is one.
- */
-function optionLabel(err: unknown, flags: ParsedFlags): string | undefined {
-  if (!(err instanceof TypeError)) {
-    return undefined;
-  }
-  const option = /option "([A-Za-z]+)"/.exec(err.message)?.[1];
+/** optionLabel names the flag (or environment variable) that sets a server option, if one does. */
+function optionLabel(option: string, flags: ParsedFlags): string | undefined {
   if (option === "adminKey") {
     return "TOKENKIT_ADMIN_KEY";
   }
-  const flag = option === undefined ? undefined : OPTION_FLAGS[option];
+  const flag = OPTION_FLAGS[option];
   return flag === undefined ? undefined : flags.label(flag);
 }
 
-/** waitForShutdown resolves on SIGINT/SIGTERM (or `io.shutdown`); SIGHUP calls `onReload`. */
-function waitForShutdown(io: CliIo, onReload: () => void): { done: Promise<string>; dispose(): void } {
-  if (io.shutdown !== undefined) {
-    const signal = io.shutdown;
-    return {
-      done: new Promise((resolve) => {
-        if (signal.aborted) {
-          resolve("abort");
-        } else {
-          signal.addEventListener("abort", () => resolve("abort"), { once: true });
-        }
-      }),
-      dispose() {},
-    };
+/**
+ * asUsageError restates a mistake `createTokenkitServer` found in the options
+ * under the flag the operator typed (`--grace-period must be between 0s and
+ * 300s`); anything else is returned as it is.
+ */
+function asUsageError(err: unknown, flags: ParsedFlags): unknown {
+  if (isServerOptionError(err)) {
+    const label = optionLabel(err.option, flags);
+    return label === undefined ? err : new UsageError(`${label} ${err.problem}`);
   }
-  let onSignal: (s: NodeJS.Signals) => void = () => {};
-  const done = new Promise<string>((resolve) => {
-    onSignal = (s) => resolve(s);
-  });
-  let received = 0;
-  const handler = (s: NodeJS.Signals) => {
-    received++;
-    if (received > 1) {
-      io.stderr(`tokenkit serve: second ${s}, exiting without draining`);
-      process.exit(1);
-    }
-    onSignal(s);
-  };
-  const reload = () => onReload();
-  process.on("SIGINT", handler);
-  process.on("SIGTERM", handler);
-  process.on("SIGHUP", reload);
-  return {
-    done,
-    dispose() {
-      process.off("SIGHUP", reload);
-      // SIGINT/SIGTERM stay handled until exit so that a second signal still force-exits.
-    },
-  };
+  return err;
 }
 
 /** serveCommand implements `tokenkit serve`. */
@@ -281,11 +252,7 @@ export const serveCommand: Command = defineCommand({
     try {
       server = await createTokenkitServer(options);
     } catch (err) {
-      const label = optionLabel(err, flags);
-      if (label !== undefined) {
-        throw new UsageError(`invalid ${label}: ${(err as Error).message}`);
-      }
-      throw err;
+      throw asUsageError(err, flags);
     }
     const shutdown = waitForShutdown(io, () => {
       server.keyRing.reload().then(

@@ -2,7 +2,7 @@ import { mkdir, open, readdir, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { decodeStoredToken, encodeStoredToken, TokenStoreCorruptError } from "../client/stored-token-codec.js";
 import type { TokenStore } from "../client/token-store.js";
-import { syncDirectory, writeFileAtomic } from "./atomic-file.js";
+import { syncDirectory, writeFileAtomic } from "../lib/atomic-file.js";
 import { acquireFileLock, FileLockError } from "./file-lock.js";
 import { localPathLocks } from "./local-path-lock.js";
 import { isProcessAlive } from "./process-alive.js";

@@ -35,6 +35,8 @@ export type {
 } from "./store/family-store.js";
 export { createTokenkitServer, KEYS_FILE_NAME, ADMIN_KEY_FILE_NAME } from "./serve/server.js";
 export type { TokenkitServer, TokenkitServerOptions } from "./serve/server.js";
+export { ServerOptionError, isServerOptionError } from "./serve/server-option-error.js";
+export { ISSUER_FILE_NAME } from "./serve/issuer-file.js";
 export { defineTokenkitService, withServerInterceptors } from "./serve/service-registration.js";
 export type { TokenkitServiceRegistration, TokenkitServerContext } from "./serve/service-registration.js";
 export { listenDualProtocol, HTTP2_PREFACE } from "./serve/dual-protocol-listener.js";

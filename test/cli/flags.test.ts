@@ -92,7 +92,7 @@ describe("serve options from flags and env twins", () => {
       TOKENKIT_STORE: "memory",
       TOKENKIT_DRAIN_TIMEOUT: "3s",
       TOKENKIT_HEARTBEAT_INTERVAL: "1m",
-      TOKENKIT_ADMIN_KEY: "0123456789abcdef-admin",
+      TOKENKIT_ADMIN_KEY: "q3Jx0vS1xM8yJ8m0m3cQm6tXo1r2b7e4Wk9ZfL5uH2E=",
     };
     const opts = serveOptions(serveFlags(["--port", "0", "--grace-period", "0", "--data-dir", "/tmp/tk"], env), env);
     expect(opts).toEqual({
@@ -102,9 +102,9 @@ describe("serve options from flags and env twins", () => {
       defaultRefreshTtlSeconds: 604_800,
       gracePeriodSeconds: 0,
       store: "memory",
-      drainTimeoutMs: 3000,
+      drainTimeoutSeconds: 3,
       sessionServices: { heartbeatIntervalSeconds: 60 },
-      adminKey: "0123456789abcdef-admin",
+      adminKey: "q3Jx0vS1xM8yJ8m0m3cQm6tXo1r2b7e4Wk9ZfL5uH2E=",
     });
   });
 

@@ -10,7 +10,8 @@ import { TokenService, type TokenPair } from "../../gen/tokenkit/v1/token_servic
 import { adminQuery, createTestDatabase, HAS_DATABASE, postgresTitle } from "../helpers/postgres.js";
 import { cleanEnv, runCli, startServe, type ServeProcess } from "./tokenkit-process.js";
 
-const ADMIN = "cluster-admin-key-0123456789abcdef";
+// A key as `openssl rand -base64 32` makes it: serve refuses guessable ones.
+const ADMIN = "Zc4Nq7Wv1Bx9Tm3Rk6Hp2Ls8Jf5Dy0Ga3Ue7Io9Qw1E=";
 const KEK = Buffer.alloc(32, 0x2a).toString("base64");
 const ISSUER = "https://tokens.cluster.test";
 const ROUNDS = 100;

@@ -16,7 +16,7 @@ describe("tokenkit serve --store postgres options", () => {
       store: "postgres",
       databaseUrl: "postgres://tk:pw@db:5432/tokenkit",
       keyEncryptionKey: KEK,
-      postgres: { maxConnections: 4, statementTimeoutMs: 2000 },
+      postgres: { maxConnections: 4, statementTimeoutSeconds: 2 },
     });
   });
 

@@ -9,7 +9,8 @@ import { postgresBinariesAvailable, startPrivateCluster, type PrivateCluster } f
 import { adminQuery, HAS_DATABASE, postgresTitle } from "../helpers/postgres.js";
 import { cleanEnv, startServe, type ServeProcess } from "./tokenkit-process.js";
 
-const ADMIN = "outage-admin-key-0123456789abcdef";
+// A key as `openssl rand -base64 32` makes it: serve refuses guessable ones.
+const ADMIN = "Mv6Bq2Xn8Kc4Wz1Rt7Hs3Lp9Jd5Fy0Ga2Ue6Io8Qw4E=";
 const KEK = Buffer.alloc(32, 0x11).toString("base64");
 const CHAINS = 8;
 

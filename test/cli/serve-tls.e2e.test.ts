@@ -12,7 +12,8 @@ import { cleanEnv, startServe, type ServeProcess } from "./tokenkit-process.js";
 // `openssl req -x509 -newkey ec … -addext subjectAltName=IP:127.0.0.1,DNS:localhost`. Test use only.
 const CERT = new URL("./fixtures/localhost-cert.pem", import.meta.url);
 const KEY = new URL("./fixtures/localhost-key.pem", import.meta.url);
-const ADMIN = "tls-admin-key-0123456789abcdef";
+// A key as `openssl rand -base64 32` makes it: serve refuses guessable ones.
+const ADMIN = "Tq8Vn1Xc5Rz3Kp7Wm2Hs9Lb4Jd6Fy0Ga5Ue8Io1Qw3E=";
 
 describe("tokenkit serve --tls-cert/--tls-key", () => {
   let server: ServeProcess;

@@ -271,7 +271,7 @@ describe("tokenkit serve across restarts", () => {
 
   it("uses TOKENKIT_ADMIN_KEY instead of generating a key file", async () => {
     const dataDir = tempDir();
-    const adminKey = "env-admin-key-0123456789abcdef";
+    const adminKey = "Hk2v9QmZp4Xw7Lr1sNc8Tb3Yd6Fg0Ja5Ue2Io7Wq4Ez=";
     const s = await serve(["--data-dir", dataDir], cleanEnv({ TOKENKIT_ADMIN_KEY: adminKey }));
     expect(s.stdoutLines).toEqual([`tokenkit listening on ${s.url}`]);
     expect(() => statSync(join(dataDir, "admin-key"))).toThrow();

@@ -101,6 +101,11 @@ describe("createTokenkitServer", () => {
     [{ adminKey: "short" }, '"adminKey"'],
     [{ gracePeriodSeconds: -1 }, '"gracePeriodSeconds"'],
     [{ services: [{}] as never }, '"services"'],
+    [{ drainTimeoutSeconds: -1 }, '"drainTimeoutSeconds"'],
+    [{ keyReloadIntervalSeconds: 0 }, '"keyReloadIntervalSeconds"'],
+    [{ port: 70_000 }, '"port"'],
+    [{ postgres: { statementTimeoutSeconds: 0.5 } }, 'option "postgres.statementTimeoutSeconds" must be at least 1s'],
+    [{ accessTtlSeconds: 7200, maxAccessTtlSeconds: 3600 }, 'option "accessTtlSeconds" must be between 1s and 1h'],
   ])("rejects %j with a TypeError naming the option", async (options, name) => {
     await expect(createTokenkitServer({ port: 0, dataDir: tempDir(), ...options })).rejects.toThrow(name);
   });
@@ -112,6 +117,35 @@ describe("createTokenkitServer", () => {
   it("rejects token-service settings out of range before serving, and releases the port", async () => {
     const dataDir = tempDir();
     await expect(createTokenkitServer({ port: 0, dataDir, store: "memory", gracePeriodSeconds: 301 })).rejects.toThrow(/"gracePeriodSeconds"/);
+  });
+
+  it("keeps the issuer of its first start in the data dir, and a given issuer replaces it with a warning", async () => {
+    const dataDir = tempDir();
+    const first = await start({ dataDir });
+    expect(first.issuer).toBe(first.url);
+    expect(readFileSync(join(dataDir, "issuer"), "utf8")).toBe(`${first.url}\n`);
+    expect(statSync(join(dataDir, "issuer")).mode & 0o777).toBe(0o600);
+    await first.close();
+
+    const second = await start({ dataDir });
+    expect(second.issuer).toBe(first.url);
+    await second.close();
+
+    const logger = collectingLogger();
+    const third = await start({ dataDir, issuer: "https://auth.example.com", logger });
+    expect(third.issuer).toBe("https://auth.example.com");
+    expect(readFileSync(join(dataDir, "issuer"), "utf8").trim()).toBe("https://auth.example.com");
+    expect(logger.lines.filter((l) => l.startsWith("warn"))).toEqual([
+      `warn tokenkit: the issuer changed from ${first.url} to https://auth.example.com (kept in ${join(dataDir, "issuer")}); sessions issued under the old one no longer rotate`,
+    ]);
+    await third.close();
+  });
+
+  it("keeps no issuer file when the keys do not live in the data dir", async () => {
+    const dataDir = tempDir();
+    const s = await start({ dataDir, store: "memory" });
+    expect(s.issuer).toBe(s.url);
+    expect(() => statSync(join(dataDir, "issuer"))).toThrow();
   });
 
   it("fails with EADDRINUSE when the port is taken", async () => {

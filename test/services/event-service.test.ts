@@ -161,7 +161,7 @@ describe("EventService", () => {
   });
 
   it("ends open watches with Unavailable when the server shuts down, so draining does not wait for them", async () => {
-    s = await startSessionServer({ drainTimeoutMs: 3_600_000 });
+    s = await startSessionServer({ drainTimeoutSeconds: 3600 });
     const events = s.events((await s.issue("alice", ALL_SCOPES)).accessToken);
     const w = watch(events);
     await events.ingestEvents({ events: [event("1")] });

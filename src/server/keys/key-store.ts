@@ -1,4 +1,4 @@
-import { readFileIfExists, writeFileAtomic } from "../../node/atomic-file.js";
+import { readFileIfExists, writeFileAtomic } from "../../lib/atomic-file.js";
 import type { JWK } from "jose";
 
 /** SigningAlgorithm lists the JWS algorithms tokenkit signs with. */

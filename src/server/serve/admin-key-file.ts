@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { link, mkdir, open, stat, unlink } from "node:fs/promises";
-import { readFileIfExists } from "../../node/atomic-file.js";
+import { readFileIfExists } from "../../lib/atomic-file.js";
 import { dirname } from "node:path";
 import type { Logger } from "../../lib/logger.js";
+import { estimateKeyEntropyBits, MIN_ADMIN_KEY_BITS } from "./admin-key-strength.js";
 
 /** AdminKeyFile is the admin key read from, or generated into, a file. */
 export interface AdminKeyFile {
@@ -66,6 +67,43 @@ export async function loadOrCreateAdminKey(path: string, logger?: Logger): Promi
     await unlink(tmp).catch(() => {});
   }
   return { key, path, generated: true };
+}
+
+/** ResolvedAdminKey is the admin key a server runs with, and where it came from. */
+export interface ResolvedAdminKey {
+  /** key is the admin key. Never log it. */
+  key: string;
+  /** path is the file it came from; undefined when it was given directly. */
+  path: string | undefined;
+  /** generated is true when the file was created by this start. */
+  generated: boolean;
+}
+
+/**
+ * resolveAdminKey returns the admin key given directly, else the one in
+ * `file` ({@link loadOrCreateAdminKey}: generated there on first start, and
+ * logged — its path only — when it was). A key found in the file with under
+ * {@link MIN_ADMIN_KEY_BITS} bits of estimated entropy is used, with one
+ * warning line that never quotes it.
+ */
+export async function resolveAdminKey(given: string | undefined, file: string, logger: Logger | undefined): Promise<ResolvedAdminKey> {
+  if (given !== undefined) {
+    return { key: given, path: undefined, generated: false };
+  }
+  const loaded = await loadOrCreateAdminKey(file, logger);
+  if (loaded.generated) {
+    logger?.info?.(`tokenkit: generated an admin key in ${loaded.path}`);
+  } else {
+    // A key written by hand is used (refusing it would stop a running deployment) but flagged.
+    const bits = Math.floor(estimateKeyEntropyBits(loaded.key));
+    if (bits < MIN_ADMIN_KEY_BITS) {
+      logger?.warn?.(
+        `tokenkit: the admin key in ${loaded.path} is easy to guess (about ${bits} bits of entropy; at least ${MIN_ADMIN_KEY_BITS} bits are needed): ` +
+          "replace it with the output of `openssl rand -base64 32`",
+      );
+    }
+  }
+  return loaded;
 }
 
 async function readKey(path: string, logger: Logger | undefined): Promise<string | undefined> {

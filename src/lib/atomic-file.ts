@@ -1,3 +1,5 @@
+// Node-only file helpers shared by the file token store (`tokenkit/node`) and the server's
+// data dir (keys, admin key, issuer). Nothing reachable from the `tokenkit` entry imports this file.
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
