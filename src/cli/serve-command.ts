@@ -6,6 +6,7 @@ import { FAMILY_STORE_KINDS } from "../server/serve/family-store-selection.js";
 import { createTokenkitServer, type TokenkitServer, type TokenkitServerOptions } from "../server/serve/server.js";
 import type { CliIo, Command } from "./cli-io.js";
 import { oneOf, optionalDuration, optionalPort } from "./flag-values.js";
+import { CONNECTION_LIMIT_FLAGS, connectionLimitOptions } from "./connection-limit-flags.js";
 import { KEY_ENCRYPTION_KEY_ENV, keyEncryptionKeyFrom } from "./key-encryption-key-source.js";
 import { formatFlagHelp, type FlagSpecs, type ParsedFlags } from "./flags.js";
 import { UsageError } from "./usage-error.js";
@@ -42,6 +43,8 @@ export const SERVE_FLAGS: FlagSpecs = {
     defaultText: "none",
   },
   static: { type: "string", valueName: "DIR", description: "Serve the files of DIR for GET requests that are no RPC (a browser app on the server's origin)" },
+  // Connection limits: streams per HTTP/2 connection, idle and request timeouts, connection caps.
+  ...CONNECTION_LIMIT_FLAGS,
   help: { type: "boolean", env: false, description: "Show this help" },
 };
 
@@ -131,6 +134,8 @@ export function serveOptions(flags: ParsedFlags, env: Readonly<Record<string, st
     options.corsOrigins = corsOrigins;
   }
   options.staticDir = flags.string("static");
+  // Connection limits: flags validated and converted in connection-limit-flags.ts.
+  options.limits = connectionLimitOptions(flags);
   const drain = optionalDuration(flags, "drain-timeout");
   if (drain !== undefined) {
     options.drainTimeoutMs = drain * 1000;

@@ -18,6 +18,7 @@ import type { EventStore } from "../store/event-store.js";
 import type { FamilyStore } from "../store/family-store.js";
 import { createTokenService, type TokenServiceOptions } from "../token-service.js";
 import { loadOrCreateAdminKey } from "./admin-key-file.js";
+import { normalizeConnectionLimits, type ConnectionLimits } from "./connection-limits.js";
 import { listenDualProtocol, type DualProtocolListener, type DualProtocolRequestHandler } from "./dual-protocol-listener.js";
 import { openEventStore } from "./event-store-selection.js";
 import { FAMILY_STORE_KINDS, openFamilyStore, type FamilyStoreKind } from "./family-store-selection.js";
@@ -136,6 +137,13 @@ export interface TokenkitServerOptions extends Pick<TokenServiceOptions, "audien
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** drainTimeoutMs bounds the graceful shutdown of {@link TokenkitServer.close}. @default 10000 */
   drainTimeoutMs?: number;
+  /**
+   * limits bounds what any client, with or without a token, can make the server hold:
+   * HTTP/2 streams per connection, idle connections, slow requests, connections per
+   * server and per peer address (see {@link ConnectionLimits} for each default and why).
+   * @default {} — every limit at its default
+   */
+  limits?: ConnectionLimits;
   /**
    * services are extra services to serve next to TokenService (see
    * `defineTokenkitService`); one named like a built-in session service
@@ -269,6 +277,8 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
     }
   }
   // --- end Browsers ---
+  // Connection limits: validated here, before anything is opened.
+  const limits = normalizeConnectionLimits(options.limits, "createTokenkitServer");
   const clock = options.clock ?? systemClock;
   const { logger } = options;
 
@@ -358,6 +368,7 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
       port: options.port,
       tls: options.tls,
       drainTimeoutMs: options.drainTimeoutMs,
+      limits,
       clock,
       logger,
       handler(req, res) {
