@@ -1,17 +1,24 @@
+import { mkdtempSync, rmSync } from "node:fs";
 import { connect as connectHttp2 } from "node:http2";
 import { connect as connectNet, type Socket } from "node:net";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseFlags } from "../../src/cli/flags.js";
 import { SERVE_FLAGS, serveOptions } from "../../src/cli/serve-command.js";
 import { DEFAULT_CONNECTION_LIMITS, normalizeConnectionLimits } from "../../src/server/serve/connection-limits.js";
 import { listenDualProtocol, type DualProtocolListener, type DualProtocolListenerOptions, type DualProtocolRequestHandler } from "../../src/server/serve/dual-protocol-listener.js";
 import { createManualClock } from "../helpers/manual-clock.js";
+import { cleanEnv, startServe, type ServeProcess } from "../cli/tokenkit-process.js";
 import { ERROR, headerOnlyPosts, openRawH2 } from "./h2-frames.js";
+import { healthCheck, openFds, openIdleSessions, rssMiB, watchServer } from "./h2-load.js";
 
 const listeners: DualProtocolListener[] = [];
 const cleanups: (() => void)[] = [];
+let cleanupSockets: Socket[] = [];
 afterEach(async () => {
   cleanups.splice(0).forEach((fn) => fn());
+  cleanupSockets.splice(0).forEach((s) => s.destroy());
   await Promise.all(listeners.splice(0).map((l) => l.close()));
 });
 
@@ -172,5 +179,98 @@ describe("connection caps", () => {
     const again = [1, 2, 3].map(() => connectFrom(l, "127.0.0.1"));
     await vi.waitFor(() => expect(l.connections).toBe(3));
     again.forEach((s) => s.destroy());
+  });
+});
+
+// Against a real `tokenkit serve` child (needs `npm run build`): what an attacker without a
+// token can make it hold. Stated bounds, as growth over the server's own baseline (~75 MiB):
+// the 20 000-stream flood < 100 MiB, 1 000 held streams < 200 MiB, 10 000 idle h2c sessions
+// < 400 MiB (measured on a loaded 2-core machine: ~0, ~60 and ~230 MiB).
+describe("tokenkit serve under a stream and session flood", () => {
+  const ADMIN_KEY = "h2-limits-admin-key-0123456789abcdef";
+  let dir: string;
+  let serve: ServeProcess | undefined;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "tokenkit-h2-load-"));
+  });
+  let stopWatch: { stop(): Promise<unknown> } | undefined;
+  afterEach(async () => {
+    await stopWatch?.stop();
+    stopWatch = undefined;
+    await serve?.stop("SIGKILL");
+    serve = undefined;
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function start(args: string[]): Promise<ServeProcess> {
+    serve = await startServe(["--store", "memory", "--port", "0", "--data-dir", dir, ...args], cleanEnv({ TOKENKIT_ADMIN_KEY: ADMIN_KEY }));
+    await healthCheck(serve.port); // warm up
+    return serve;
+  }
+
+  it("20 000 header-only streams on one connection: refused past the limit, bounded RSS, health answers, all released", async () => {
+    const s = await start([]);
+    const pid = s.child.pid!;
+    const baseline = { rss: rssMiB(pid), fds: openFds(pid) };
+    const watch = watchServer(pid, s.port);
+    stopWatch = watch;
+    const flood = await openRawH2(s.port);
+    flood.socket.write(headerOnlyPosts(20_000, "/tokenkit.v1.TokenService/RefreshToken"));
+    await flood.closed;
+    await healthCheck(s.port);
+    const { peakRssMiB, latencies, failures } = await watch.stop();
+
+    expect(flood.maxConcurrentStreams).toBe(100);
+    expect(flood.resets.get(ERROR.REFUSED_STREAM) ?? 0).toBeGreaterThan(0);
+    expect(failures).toEqual([]);
+    expect(peakRssMiB).toBeLessThan(baseline.rss + 100);
+    await vi.waitFor(() => expect(openFds(pid)).toBeLessThanOrEqual(baseline.fds + 2), { timeout: 10_000 });
+    console.log(`flood: baseline ${baseline.rss.toFixed(0)} MiB, peak ${peakRssMiB.toFixed(0)} MiB, health max ${Math.max(0, ...latencies).toFixed(0)} ms over ${latencies.length} checks`);
+  });
+
+  it("10 connections × 100 header-only streams (within the limit) are cut by the request timeout and released", async () => {
+    const s = await start(["--request-timeout", "3s"]);
+    const pid = s.child.pid!;
+    const baseline = { rss: rssMiB(pid), fds: openFds(pid) };
+    const holders = await Promise.all(Array.from({ length: 10 }, (_, i) => openRawH2(s.port, `127.0.0.${2 + i}`)));
+    cleanups.push(() => holders.forEach((h) => h.socket.destroy()));
+    let peak = baseline.rss;
+    holders.forEach((h) => h.socket.write(headerOnlyPosts(100, "/tokenkit.v1.TokenService/RefreshToken")));
+    const cancelled = () => holders.reduce((n, h) => n + (h.resets.get(ERROR.CANCEL) ?? 0), 0);
+    await vi.waitFor(
+      () => {
+        peak = Math.max(peak, rssMiB(pid));
+        expect(cancelled()).toBe(1_000);
+      },
+      { timeout: 40_000, interval: 200 },
+    );
+    // The connections stay usable: the server cut the requests, not the sessions.
+    expect(holders.every((h) => !h.socket.destroyed && h.goaway === undefined)).toBe(true);
+    holders.forEach((h) => h.socket.destroy());
+    expect(peak).toBeLessThan(baseline.rss + 200);
+    await vi.waitFor(() => expect(openFds(pid)).toBeLessThanOrEqual(baseline.fds + 2), { timeout: 10_000 });
+    await healthCheck(s.port);
+    console.log(`held streams: baseline ${baseline.rss.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB`);
+  });
+
+  it("10 000 idle h2c sessions: bounded RSS, health answers, descriptors released when the clients leave", async () => {
+    const s = await start(["--max-connections", "10100"]);
+    const pid = s.child.pid!;
+    const baseline = { rss: rssMiB(pid), fds: openFds(pid) };
+    const watch = watchServer(pid, s.port);
+    stopWatch = watch;
+    const sockets = await openIdleSessions(s.port, 10_000, 250);
+    cleanupSockets = sockets;
+    await vi.waitFor(() => expect(openFds(pid)).toBeGreaterThanOrEqual(baseline.fds + 10_000), { timeout: 10_000, interval: 200 });
+    await healthCheck(s.port);
+    const { peakRssMiB, latencies, failures } = await watch.stop();
+    sockets.forEach((socket) => socket.destroy());
+
+    expect(failures).toEqual([]);
+    expect(latencies.length).toBeGreaterThan(0);
+    expect(peakRssMiB).toBeLessThan(baseline.rss + 400);
+    await vi.waitFor(() => expect(openFds(pid)).toBeLessThanOrEqual(baseline.fds + 2), { timeout: 10_000, interval: 200 });
+    await healthCheck(s.port);
+    console.log(`idle: baseline ${baseline.rss.toFixed(0)} MiB, peak ${peakRssMiB.toFixed(0)} MiB, health max ${Math.max(...latencies).toFixed(0)} ms over ${latencies.length} checks`);
   });
 });
