@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { connect as connectHttp2 } from "node:http2";
 import { connect as connectNet, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseFlags } from "../../src/cli/flags.js";
 import { SERVE_FLAGS, serveOptions } from "../../src/cli/serve-command.js";
+import { createTokenkitServer } from "../../src/server/serve/server.js";
 import { DEFAULT_CONNECTION_LIMITS, normalizeConnectionLimits } from "../../src/server/serve/connection-limits.js";
 import { listenDualProtocol, type DualProtocolListener, type DualProtocolListenerOptions, type DualProtocolRequestHandler } from "../../src/server/serve/dual-protocol-listener.js";
 import { createManualClock } from "../helpers/manual-clock.js";
@@ -59,6 +60,14 @@ describe("limits options", () => {
   ])("reject %o at construction", (limits, message) => {
     expect(() => listenDualProtocol({ handler: ok, limits: limits as never })).toThrow(TypeError);
     expect(() => listenDualProtocol({ handler: ok, limits: limits as never })).toThrow(message);
+  });
+
+  it("are checked by createTokenkitServer before anything is opened", async () => {
+    const dataDir = join(tmpdir(), `tokenkit-limits-${process.pid}-never-created`);
+    await expect(createTokenkitServer({ dataDir, port: 0, limits: { maxConcurrentStreams: 1000 } })).rejects.toThrow(
+      /^createTokenkitServer: option "limits\.maxConcurrentStreams" must be an integer from 1 to 256$/,
+    );
+    expect(existsSync(dataDir)).toBe(false);
   });
 });
 
