@@ -131,8 +131,8 @@ export function listenDualProtocol(options: DualProtocolListenerOptions): Promis
   let server: NetServer;
   let stopHttp1Checks = () => {};
   const http2Settings = { settings: { maxConcurrentStreams: limits.maxConcurrentStreams } };
-  if (options.tls !== undefined) {
-    const secure = createSecureServer({ ...http2Settings, allowHTTP1: true, cert: options.tls.cert, key: options.tls.key });
+  if (tls !== undefined) {
+    const secure = createSecureServer({ ...http2Settings, allowHTTP1: true, cert: tls.cert, key: tls.key });
     Object.assign(secure, http1Timeouts(limits));
     secure.on("request", onRequest);
     secure.on("session", trackSession);
@@ -239,7 +239,7 @@ export function listenDualProtocol(options: DualProtocolListenerOptions): Promis
       resolve({
         host,
         port: boundPort,
-        url: `${options.tls !== undefined ? "https" : "http"}://${urlHost}:${boundPort}`,
+        url: `${tls !== undefined ? "https" : "http"}://${urlHost}:${boundPort}`,
         get connections() {
           return sockets.size;
         },

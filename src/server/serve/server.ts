@@ -170,7 +170,11 @@ export interface TokenkitServerOptions extends Pick<TokenServiceOptions, "audien
    */
   staticDir?: string;
   // --- end Browsers ---
-  /** clock supplies the time. @default systemClock */
+  /**
+   * clock supplies the time of tokens, sessions and polling. Connection timers (drain, idle and
+   * request timeouts) always run on the system clock.
+   * @default systemClock
+   */
   clock?: Clock;
   /** logger receives lifecycle and security events — never token text or the admin key. @default none */
   logger?: Logger;
@@ -368,8 +372,9 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
       port: options.port,
       tls: options.tls,
       drainTimeoutMs: options.drainTimeoutMs,
+      // Connection timers (drain, idle, request timeouts) measure the network, so they run on
+      // the system clock: `clock` is token time, which tests move by days between calls.
       limits,
-      clock,
       logger,
       handler(req, res) {
         if (handler === undefined) {
