@@ -17,6 +17,12 @@ export const CONNECTION_LIMIT_FLAGS: FlagSpecs = {
     description: `HTTP/2 streams one connection may have open (1-${MAX_CONCURRENT_STREAMS_CEILING}); more are refused`,
     defaultText: String(DEFAULT_CONNECTION_LIMITS.maxConcurrentStreams),
   },
+  "max-open-streams": {
+    type: "string",
+    valueName: "N",
+    description: "HTTP/2 streams open at once across all connections; more are refused",
+    defaultText: String(DEFAULT_CONNECTION_LIMITS.maxOpenStreams),
+  },
   "idle-timeout": {
     type: "string",
     valueName: "DUR",
@@ -48,7 +54,7 @@ function count(flags: ParsedFlags, name: string, max: number): number | undefine
   if (v === undefined) {
     return undefined;
   }
-  if (!/^[0-9]{1,7}$/.test(v) || Number(v) < 1 || Number(v) > max) {
+  if (!/^[0-9]{1,8}$/.test(v) || Number(v) < 1 || Number(v) > max) {
     throw new UsageError(`${flags.label(name)} must be a whole number from 1 to ${max} (got "${v}")`);
   }
   return Number(v);
@@ -70,6 +76,7 @@ function timeoutMs(flags: ParsedFlags, name: string): number | undefined {
 export function connectionLimitOptions(flags: ParsedFlags): ConnectionLimits | undefined {
   const limits: ConnectionLimits = {
     maxConcurrentStreams: count(flags, "max-concurrent-streams", MAX_CONCURRENT_STREAMS_CEILING),
+    maxOpenStreams: count(flags, "max-open-streams", 10_000_000),
     idleTimeoutMs: timeoutMs(flags, "idle-timeout"),
     requestTimeoutMs: timeoutMs(flags, "request-timeout"),
     maxConnections: count(flags, "max-connections", MAX_CONNECTIONS_FLAG),

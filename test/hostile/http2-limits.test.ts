@@ -40,6 +40,7 @@ describe("limits options", () => {
     expect(normalizeConnectionLimits(undefined, "x")).toEqual(DEFAULT_CONNECTION_LIMITS);
     expect(DEFAULT_CONNECTION_LIMITS).toEqual({
       maxConcurrentStreams: 100,
+      maxOpenStreams: 10_000,
       idleTimeoutMs: 60_000,
       requestTimeoutMs: 30_000,
       maxConnections: 10_000,
@@ -53,6 +54,7 @@ describe("limits options", () => {
     [{ maxConcurrentStreams: 257 }, /"limits\.maxConcurrentStreams" must be an integer from 1 to 256/],
     [{ maxConcurrentStreams: 0 }, /"limits\.maxConcurrentStreams"/],
     [{ idleTimeoutMs: -1 }, /"limits\.idleTimeoutMs"/],
+    [{ maxOpenStreams: 0 }, /"limits\.maxOpenStreams"/],
     [{ requestTimeoutMs: 1.5 }, /"limits\.requestTimeoutMs"/],
     [{ maxConnections: Number.NaN }, /"limits\.maxConnections"/],
     [{ maxConnectionsPerPeer: "9" }, /"limits\.maxConnectionsPerPeer"/],
@@ -77,10 +79,10 @@ describe("serve flags", () => {
   it("set the limits, with TOKENKIT_* twins; unset flags leave the defaults", () => {
     expect(limitsOf([])).toBeUndefined();
     expect(
-      limitsOf(["--max-concurrent-streams", "256", "--idle-timeout", "2m", "--request-timeout", "10s", "--max-connections", "500"], {
+      limitsOf(["--max-concurrent-streams", "256", "--max-open-streams", "2000", "--idle-timeout", "2m", "--request-timeout", "10s", "--max-connections", "500"], {
         TOKENKIT_MAX_CONNECTIONS_PER_PEER: "20",
       }),
-    ).toEqual({ maxConcurrentStreams: 256, idleTimeoutMs: 120_000, requestTimeoutMs: 10_000, maxConnections: 500, maxConnectionsPerPeer: 20 });
+    ).toEqual({ maxConcurrentStreams: 256, maxOpenStreams: 2000, idleTimeoutMs: 120_000, requestTimeoutMs: 10_000, maxConnections: 500, maxConnectionsPerPeer: 20 });
   });
 
   it.each([
@@ -140,6 +142,34 @@ describe("HTTP/2 streams per connection", () => {
       s.end();
     });
     expect(answer).toBe(200);
+  });
+});
+
+describe("open streams across connections", () => {
+  it("are capped server-wide: streams over the budget get REFUSED_STREAM, one log line, and the budget is given back", async () => {
+    const clock = createManualClock();
+    const warnings: string[] = [];
+    let started = 0;
+    const l = await listen((req) => {
+      started++;
+      req.resume();
+    }, { clock, limits: { maxOpenStreams: 150 }, logger: { warn: (m) => warnings.push(m) } });
+    const [a, b] = [await openRawH2(l.port), await openRawH2(l.port, "127.0.0.2")];
+    cleanups.push(() => [a, b].forEach((r) => r.socket.destroy()));
+    a.socket.write(headerOnlyPosts(100, "/a"));
+    await vi.waitFor(() => expect(started).toBe(100));
+    b.socket.write(headerOnlyPosts(100, "/b"));
+    await vi.waitFor(() => expect(b.resets.get(ERROR.REFUSED_STREAM) ?? 0).toBe(50));
+    expect(warnings).toEqual(["tokenkit: refusing streams: 150 open HTTP/2 streams reach --max-open-streams 150"]);
+    expect(a.socket.destroyed || b.socket.destroyed).toBe(false);
+
+    // The request timeout cuts the held streams and gives their budget back.
+    clock.advance(DEFAULT_CONNECTION_LIMITS.requestTimeoutMs);
+    await vi.waitFor(() => expect((a.resets.get(ERROR.CANCEL) ?? 0) + (b.resets.get(ERROR.CANCEL) ?? 0)).toBe(150));
+    const before = started;
+    b.socket.write(headerOnlyPosts(100, "/again", 201));
+    await vi.waitFor(() => expect(started - before).toBe(100));
+    expect(b.resets.get(ERROR.REFUSED_STREAM)).toBe(50);
   });
 });
 

@@ -43,16 +43,22 @@ export function peerAddress(socket: Socket): string | undefined {
 /**
  * createRefusalReport returns a function to call on every refusal by one cap:
  * it logs the first one at once (`warn`), and the number refused since then at
- * most once per `intervalMs`.
+ * most once per `intervalMs`. `describe` names the cap and its state.
  */
-function createRefusalReport(clock: Clock, intervalMs: number, logger: Logger | undefined, describe: () => string): () => void {
+export function createRefusalReport(
+  what: "connection" | "stream",
+  clock: Clock,
+  intervalMs: number,
+  logger: Logger | undefined,
+  describe: () => string,
+): () => void {
   let lastReportAt = -Infinity;
   let unreported = 0;
   let timer: unknown;
   const flush = () => {
     timer = undefined;
     if (unreported > 0) {
-      logger?.warn?.(`tokenkit: refused ${unreported} more connection(s) in the last ${Math.round(intervalMs / 1000)} s: ${describe()}`);
+      logger?.warn?.(`tokenkit: refused ${unreported} more ${what}(s) in the last ${Math.round(intervalMs / 1000)} s: ${describe()}`);
       unreported = 0;
       lastReportAt = clock.now();
     }
@@ -60,7 +66,7 @@ function createRefusalReport(clock: Clock, intervalMs: number, logger: Logger | 
   return () => {
     if (clock.now() - lastReportAt >= intervalMs && timer === undefined) {
       lastReportAt = clock.now();
-      logger?.warn?.(`tokenkit: refusing connections: ${describe()}`);
+      logger?.warn?.(`tokenkit: refusing ${what}s: ${describe()}`);
       return;
     }
     unreported++;
@@ -75,8 +81,9 @@ export function createConnectionGate(options: ConnectionGateOptions): Connection
   const perPeer = new Map<string, number>();
   let open = 0;
   let lastPeer = "";
-  const reportTotal = createRefusalReport(clock, intervalMs, logger, () => `${open} open connections reach --max-connections ${maxConnections}`);
+  const reportTotal = createRefusalReport("connection", clock, intervalMs, logger, () => `${open} open connections reach --max-connections ${maxConnections}`);
   const reportPeer = createRefusalReport(
+    "connection",
     clock,
     intervalMs,
     logger,
@@ -116,6 +123,38 @@ export function createConnectionGate(options: ConnectionGateOptions): Connection
     },
     get peers() {
       return perPeer.size;
+    },
+  };
+}
+
+/** StreamBudget counts HTTP/2 streams open across all connections against `maxOpenStreams`. */
+export interface StreamBudget {
+  /** tryOpen counts one more open stream and returns true, or reports a refusal and returns false. */
+  tryOpen(): boolean;
+  /** release gives back a stream that {@link StreamBudget.tryOpen} counted. */
+  release(): void;
+  /** open is the number of streams counted now. */
+  readonly open: number;
+}
+
+/** createStreamBudget returns a {@link StreamBudget} of `max` streams whose refusals are logged as the connection caps' are. */
+export function createStreamBudget(max: number, clock: Clock, logger: Logger | undefined, reportIntervalMs = 60_000): StreamBudget {
+  let open = 0;
+  const report = createRefusalReport("stream", clock, reportIntervalMs, logger, () => `${open} open HTTP/2 streams reach --max-open-streams ${max}`);
+  return {
+    tryOpen() {
+      if (open >= max) {
+        report();
+        return false;
+      }
+      open++;
+      return true;
+    },
+    release() {
+      open--;
+    },
+    get open() {
+      return open;
     },
   };
 }

@@ -16,6 +16,16 @@ export interface ConnectionLimits {
    */
   maxConcurrentStreams?: number;
   /**
+   * maxOpenStreams caps HTTP/2 streams open at once across all connections:
+   * a stream opened beyond it is reset with `REFUSED_STREAM` (which clients
+   * may retry) and reported in one rate-limited log line. It bounds the memory
+   * of requests held open, whatever the number of connections.
+   * CLI `--max-open-streams`.
+   * @default 10 000 — about 50 KiB each while a request is held, so at most
+   * ~500 MiB; raise it if more calls (open `WatchEvents` included) run at once.
+   */
+  maxOpenStreams?: number;
+  /**
    * idleTimeoutMs closes a connection that carries no request for this long:
    * an HTTP/2 session with no open stream gets GOAWAY, an idle HTTP/1.1
    * keep-alive connection is closed. A streaming call keeps its connection
@@ -66,6 +76,7 @@ export const MAX_CONCURRENT_STREAMS_CEILING = 256;
 /** DEFAULT_CONNECTION_LIMITS holds the default of every {@link ConnectionLimits} field. */
 export const DEFAULT_CONNECTION_LIMITS: NormalizedConnectionLimits = Object.freeze({
   maxConcurrentStreams: 100,
+  maxOpenStreams: 10_000,
   idleTimeoutMs: 60_000,
   requestTimeoutMs: 30_000,
   maxConnections: 10_000,
@@ -105,6 +116,7 @@ export function normalizeConnectionLimits(limits: ConnectionLimits | undefined, 
   const perPeer = limits?.maxConnectionsPerPeer ?? Math.min(DEFAULT_CONNECTION_LIMITS.maxConnectionsPerPeer, maxConnections);
   return Object.freeze({
     maxConcurrentStreams: integerIn(caller, "maxConcurrentStreams", merged.maxConcurrentStreams, 1, MAX_CONCURRENT_STREAMS_CEILING),
+    maxOpenStreams: integerIn(caller, "maxOpenStreams", merged.maxOpenStreams, 1, 10_000_000),
     idleTimeoutMs: integerIn(caller, "idleTimeoutMs", merged.idleTimeoutMs, 1, MAX_TIMEOUT_MS),
     requestTimeoutMs: integerIn(caller, "requestTimeoutMs", merged.requestTimeoutMs, 1, MAX_TIMEOUT_MS),
     maxConnections,

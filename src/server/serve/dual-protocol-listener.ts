@@ -9,7 +9,7 @@ import {
 } from "node:http2";
 import type { TLSSocket } from "node:tls";
 import type { ClockTimer } from "../../lib/clock.js";
-import { createConnectionGate } from "./connection-gate.js";
+import { createConnectionGate, createStreamBudget } from "./connection-gate.js";
 import { checkingIntervalMs, http1Timeouts } from "./connection-limits.js";
 import { normalizeListenerOptions, type DualProtocolListenerOptions } from "./dual-protocol-options.js";
 import { isUsableAuthority, refuseUnusableHost, requestAuthority } from "./host-header.js";
@@ -57,6 +57,7 @@ interface Http1Conn {
 export function listenDualProtocol(options: DualProtocolListenerOptions): Promise<DualProtocolListener> {
   const { handler, host, port, drainTimeoutMs, sniffTimeoutMs, tls, limits, clock, logger } = normalizeListenerOptions(options);
   const gate = createConnectionGate({ ...limits, clock, logger });
+  const streams = createStreamBudget(limits.maxOpenStreams, clock, logger);
 
   const sockets = new Set<Socket>();
   const sessions = new Set<ServerHttp2Session>();
@@ -105,7 +106,7 @@ export function listenDualProtocol(options: DualProtocolListenerOptions): Promis
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     session.on("error", (err) => logger?.debug?.("tokenkit: HTTP/2 session error", err));
-    limitHttp2Session(session, { idleTimeoutMs: limits.idleTimeoutMs, requestTimeoutMs: limits.requestTimeoutMs, clock });
+    limitHttp2Session(session, { idleTimeoutMs: limits.idleTimeoutMs, requestTimeoutMs: limits.requestTimeoutMs, clock, streams });
     if (closing) {
       session.close();
     }

@@ -1,5 +1,6 @@
 import { constants, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
 import type { Clock, ClockTimer } from "../../lib/clock.js";
+import type { StreamBudget } from "./connection-gate.js";
 import { createEnvelopeProgress, isEnvelopedContentType } from "./envelope-progress.js";
 
 /** Http2SessionLimitOptions configures {@link limitHttp2Session}. */
@@ -10,13 +11,16 @@ export interface Http2SessionLimitOptions {
   requestTimeoutMs: number;
   /** clock runs the timers. Required. */
   clock: Clock;
+  /** streams is the server-wide budget of open streams; a stream over it is refused. Required. */
+  streams: StreamBudget;
 }
 
 /**
  * limitHttp2Session enforces the idle and request timeouts on one server
  * session: while no stream is open a timer closes the session gracefully
- * (GOAWAY, then the socket closes), and every stream gets a request deadline
- * from {@link limitRequestArrival}.
+ * (GOAWAY, then the socket closes), every stream gets a request deadline
+ * from {@link limitRequestArrival}, and a stream over the server-wide budget
+ * is reset with `REFUSED_STREAM` at once.
  */
 export function limitHttp2Session(session: ServerHttp2Session, options: Http2SessionLimitOptions): void {
   const { clock, idleTimeoutMs } = options;
@@ -36,6 +40,11 @@ export function limitHttp2Session(session: ServerHttp2Session, options: Http2Ses
   };
   armIdle();
   session.on("stream", (stream: ServerHttp2Stream, headers) => {
+    if (!options.streams.tryOpen()) {
+      stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    stream.once("close", () => options.streams.release());
     open++;
     disarmIdle();
     limitRequestArrival(stream, headers["content-type"], options);
