@@ -225,6 +225,9 @@ describe("connection caps", () => {
 // token can make it hold. Stated bounds, as growth over the server's own baseline (~75 MiB):
 // the 20 000-stream flood < 100 MiB, 1 000 held streams < 200 MiB, 10 000 idle h2c sessions
 // < 400 MiB (measured on a loaded 2-core machine: ~0, ~60 and ~230 MiB).
+// Generous per-test timeouts: on a loaded 2-core machine 10 000 connections take a while to open.
+const LOAD_TEST_TIMEOUT_MS = 180_000;
+
 describe("tokenkit serve under a stream and session flood", () => {
   const ADMIN_KEY = "h2-limits-admin-key-0123456789abcdef";
   let dir: string;
@@ -265,7 +268,7 @@ describe("tokenkit serve under a stream and session flood", () => {
     expect(peakRssMiB).toBeLessThan(baseline.rss + 100);
     await vi.waitFor(() => expect(openFds(pid)).toBeLessThanOrEqual(baseline.fds + 2), { timeout: 10_000 });
     console.log(`flood: baseline ${baseline.rss.toFixed(0)} MiB, peak ${peakRssMiB.toFixed(0)} MiB, health max ${Math.max(0, ...latencies).toFixed(0)} ms over ${latencies.length} checks`);
-  });
+  }, LOAD_TEST_TIMEOUT_MS);
 
   it("10 connections × 100 header-only streams (within the limit) are cut by the request timeout and released", async () => {
     const s = await start(["--request-timeout", "3s"]);
@@ -290,7 +293,7 @@ describe("tokenkit serve under a stream and session flood", () => {
     await vi.waitFor(() => expect(openFds(pid)).toBeLessThanOrEqual(baseline.fds + 2), { timeout: 10_000 });
     await healthCheck(s.port);
     console.log(`held streams: baseline ${baseline.rss.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB`);
-  });
+  }, LOAD_TEST_TIMEOUT_MS);
 
   it("10 000 idle h2c sessions: bounded RSS, health answers, descriptors released when the clients leave", async () => {
     const s = await start(["--max-connections", "10100"]);
@@ -311,5 +314,5 @@ describe("tokenkit serve under a stream and session flood", () => {
     await vi.waitFor(() => expect(openFds(pid)).toBeLessThanOrEqual(baseline.fds + 2), { timeout: 10_000, interval: 200 });
     await healthCheck(s.port);
     console.log(`idle: baseline ${baseline.rss.toFixed(0)} MiB, peak ${peakRssMiB.toFixed(0)} MiB, health max ${Math.max(...latencies).toFixed(0)} ms over ${latencies.length} checks`);
-  });
+  }, LOAD_TEST_TIMEOUT_MS);
 });
