@@ -44,11 +44,11 @@ export function limitHttp2Session(session: ServerHttp2Session, options: Http2Ses
       stream.close(constants.NGHTTP2_REFUSED_STREAM);
       return;
     }
-    stream.once("close", () => options.streams.release());
     open++;
     disarmIdle();
     limitRequestArrival(stream, headers["content-type"], options);
     stream.once("close", () => {
+      options.streams.release();
       open--;
       if (open === 0 && !session.closed && !session.destroyed) {
         armIdle();
