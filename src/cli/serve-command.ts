@@ -7,6 +7,7 @@ import { createTokenkitServer, type TokenkitServer, type TokenkitServerOptions }
 import { isServerOptionError } from "../server/serve/server-option-error.js";
 import type { Command } from "./cli-io.js";
 import { oneOf, optionalDuration, optionalPort } from "./flag-values.js";
+import { CONNECTION_LIMIT_FLAGS, connectionLimitOptions } from "./connection-limit-flags.js";
 import { KEY_ENCRYPTION_KEY_ENV, keyEncryptionKeyFrom } from "./key-encryption-key-source.js";
 import { formatFlagHelp, type FlagSpecs, type ParsedFlags } from "./flags.js";
 import { stderrLogger, waitForShutdown } from "./serve-process.js";
@@ -43,6 +44,8 @@ export const SERVE_FLAGS: FlagSpecs = {
     defaultText: "none",
   },
   static: { type: "string", valueName: "DIR", description: "Serve the files of DIR for GET requests that are no RPC (a browser app on the server's origin)" },
+  // Connection limits: streams per HTTP/2 connection, idle and request timeouts, connection caps.
+  ...CONNECTION_LIMIT_FLAGS,
   help: { type: "boolean", env: false, description: "Show this help" },
 };
 
@@ -139,6 +142,8 @@ export function serveOptions(flags: ParsedFlags, env: Readonly<Record<string, st
   }
   options.staticDir = flags.string("static");
   options.drainTimeoutSeconds = optionalDuration(flags, "drain-timeout");
+  // Connection limits: flags validated and converted in connection-limit-flags.ts.
+  options.limits = connectionLimitOptions(flags);
   if (options.store === "postgres") {
     Object.assign(options, postgresOptions(flags, env));
   }

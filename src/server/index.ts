@@ -41,6 +41,8 @@ export { defineTokenkitService, withServerInterceptors } from "./serve/service-r
 export type { TokenkitServiceRegistration, TokenkitServerContext } from "./serve/service-registration.js";
 export { listenDualProtocol, HTTP2_PREFACE } from "./serve/dual-protocol-listener.js";
 export type { DualProtocolListener, DualProtocolListenerOptions, DualProtocolRequestHandler } from "./serve/dual-protocol-listener.js";
+export { DEFAULT_CONNECTION_LIMITS, MAX_CONCURRENT_STREAMS_CEILING } from "./serve/connection-limits.js";
+export type { ConnectionLimits } from "./serve/connection-limits.js";
 export { createTokenkitHandler } from "./serve/tokenkit-handler.js";
 export { createCorsHandler, normalizeCorsOrigin } from "./serve/cors-handler.js";
 export type { CorsOptions } from "./serve/cors-handler.js";

@@ -5,61 +5,20 @@ import {
   createServer as createHttp2Server,
   type Http2ServerRequest,
   type Http2ServerResponse,
-  type Http2Session,
+  type ServerHttp2Session,
 } from "node:http2";
 import type { TLSSocket } from "node:tls";
-import type { connectNodeAdapter } from "@connectrpc/connect-node";
-import { systemClock, type Clock, type ClockTimer } from "../../lib/clock.js";
-import type { Logger } from "../../lib/logger.js";
+import type { ClockTimer } from "../../lib/clock.js";
+import { createConnectionGate, createStreamBudget } from "./connection-gate.js";
+import { checkingIntervalMs, http1Timeouts } from "./connection-limits.js";
+import { normalizeListenerOptions, type DualProtocolListenerOptions } from "./dual-protocol-options.js";
+import { isUsableAuthority, refuseUnusableHost, requestAuthority } from "./host-header.js";
+import { limitHttp2Session } from "./http2-session-limits.js";
+import { sniffConnection } from "./protocol-sniffer.js";
 
-/** HTTP2_PREFACE is the client connection preface that opens every HTTP/2 connection (RFC 9113 §3.4). */
-export const HTTP2_PREFACE: Uint8Array = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+export { HTTP2_PREFACE, sniffProtocol } from "./protocol-sniffer.js";
 
-/**
- * DualProtocolRequestHandler serves one request, HTTP/1.1 and HTTP/2 alike:
- * the handler type `connectNodeAdapter` returns.
- */
-export type DualProtocolRequestHandler = ReturnType<typeof connectNodeAdapter>;
-
-/** DualProtocolListenerOptions configures {@link listenDualProtocol}. */
-export interface DualProtocolListenerOptions {
-  /** handler serves every request. Required. */
-  handler: DualProtocolRequestHandler;
-  /**
-   * host is the address to bind.
-   * @default "127.0.0.1" — loopback only: exposing a token server is a deliberate choice.
-   */
-  host?: string;
-  /**
-   * port to bind; 0 picks a free port (read it from {@link DualProtocolListener.port}).
-   * @default 8080
-   */
-  port?: number;
-  /**
-   * tls switches to HTTPS: HTTP/2 and HTTP/1.1 negotiated by ALPN on one
-   * port (`http2.createSecureServer({ allowHTTP1: true })`). PEM strings or
-   * buffers.
-   * @default none — cleartext, HTTP/2 with prior knowledge and HTTP/1.1 on one port.
-   */
-  tls?: { cert: string | Buffer; key: string | Buffer };
-  /**
-   * drainTimeoutMs bounds a graceful {@link DualProtocolListener.close}: calls
-   * still running after it are cut off.
-   * @default 10000 — long enough for any unary call, short enough for a deploy.
-   */
-  drainTimeoutMs?: number;
-  /**
-   * sniffTimeoutMs closes cleartext connections that send nothing: the
-   * protocol is chosen from the first bytes, so a silent connection would
-   * otherwise be held forever.
-   * @default 10000
-   */
-  sniffTimeoutMs?: number;
-  /** clock runs the drain and sniff timers. @default systemClock */
-  clock?: Clock;
-  /** logger receives connection-level problems. @default none */
-  logger?: Logger;
-}
+export type { DualProtocolListenerOptions, DualProtocolRequestHandler } from "./dual-protocol-options.js";
 
 /** DualProtocolListener is a bound listener returned by {@link listenDualProtocol}. */
 export interface DualProtocolListener {
@@ -86,21 +45,6 @@ interface Http1Conn {
 }
 
 /**
- * sniffProtocol classifies the first bytes of a cleartext connection:
- * `"http2"` once they start with the whole HTTP/2 preface, `"http1"` as soon
- * as they differ from it, `"incomplete"` while they are a proper prefix of it.
- */
-export function sniffProtocol(bytes: Uint8Array): "http2" | "http1" | "incomplete" {
-  const n = Math.min(bytes.length, HTTP2_PREFACE.length);
-  for (let i = 0; i < n; i++) {
-    if (bytes[i] !== HTTP2_PREFACE[i]) {
-      return "http1";
-    }
-  }
-  return n === HTTP2_PREFACE.length ? "http2" : "incomplete";
-}
-
-/**
  * listenDualProtocol binds one port that serves HTTP/2 cleartext with prior
  * knowledge and HTTP/1.1 side by side (or, with `tls`, HTTPS with ALPN), and
  * resolves once it is listening.
@@ -111,33 +55,12 @@ export function sniffProtocol(bytes: Uint8Array): "http2" | "http1" | "incomplet
  * server when they are the preface, else to an `http` server.
  */
 export function listenDualProtocol(options: DualProtocolListenerOptions): Promise<DualProtocolListener> {
-  if (typeof options?.handler !== "function") {
-    throw new TypeError('listenDualProtocol: option "handler" must be a request handler function');
-  }
-  const host = options.host ?? "127.0.0.1";
-  if (typeof host !== "string" || host === "") {
-    throw new TypeError('listenDualProtocol: option "host" must be a non-empty string');
-  }
-  const port = options.port ?? 8080;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError('listenDualProtocol: option "port" must be an integer from 0 to 65535');
-  }
-  const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
-  if (!Number.isFinite(drainTimeoutMs) || drainTimeoutMs < 0) {
-    throw new TypeError('listenDualProtocol: option "drainTimeoutMs" must be a non-negative number');
-  }
-  const sniffTimeoutMs = options.sniffTimeoutMs ?? 10_000;
-  if (!Number.isFinite(sniffTimeoutMs) || sniffTimeoutMs <= 0) {
-    throw new TypeError('listenDualProtocol: option "sniffTimeoutMs" must be a positive number');
-  }
-  if (options.tls !== undefined && (options.tls.cert === undefined || options.tls.key === undefined)) {
-    throw new TypeError('listenDualProtocol: option "tls" needs both "cert" and "key"');
-  }
-  const clock = options.clock ?? systemClock;
-  const { handler, logger } = options;
+  const { handler, host, port, drainTimeoutMs, sniffTimeoutMs, tls, limits, clock, logger } = normalizeListenerOptions(options);
+  const gate = createConnectionGate({ ...limits, clock, logger });
+  const streams = createStreamBudget(limits.maxOpenStreams, clock, logger);
 
   const sockets = new Set<Socket>();
-  const sessions = new Set<Http2Session>();
+  const sessions = new Set<ServerHttp2Session>();
   const http1 = new Map<Socket | TLSSocket, Http1Conn>();
   const sniffing = new Set<Socket>();
   let closing = false;
@@ -164,6 +87,10 @@ export function listenDualProtocol(options: DualProtocolListenerOptions): Promis
         }
       });
     }
+    if (!isUsableAuthority(requestAuthority(req))) {
+      refuseUnusableHost(req, res, logger);
+      return;
+    }
     try {
       handler(req, res);
     } catch (err) {
@@ -175,16 +102,23 @@ export function listenDualProtocol(options: DualProtocolListenerOptions): Promis
     }
   }
 
-  function trackSession(session: Http2Session): void {
+  function trackSession(session: ServerHttp2Session): void {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     session.on("error", (err) => logger?.debug?.("tokenkit: HTTP/2 session error", err));
+    limitHttp2Session(session, { idleTimeoutMs: limits.idleTimeoutMs, requestTimeoutMs: limits.requestTimeoutMs, clock, streams });
     if (closing) {
       session.close();
     }
   }
 
-  function trackSocket(socket: Socket): void {
+  /** trackSocket counts a new connection, or destroys it and returns false when a cap refuses it. */
+  function trackSocket(socket: Socket): boolean {
+    if (!gate.admit(socket)) {
+      socket.on("error", () => {});
+      socket.destroy();
+      return false;
+    }
     sockets.add(socket);
     socket.once("close", () => {
       sockets.delete(socket);
@@ -192,67 +126,53 @@ export function listenDualProtocol(options: DualProtocolListenerOptions): Promis
     });
     // A reset connection must never crash the process; the servers handle their own errors.
     socket.on("error", (err) => logger?.debug?.("tokenkit: connection error", err));
+    return true;
   }
 
   let server: NetServer;
   let stopHttp1Checks = () => {};
-  if (options.tls !== undefined) {
-    const secure = createSecureServer({ allowHTTP1: true, cert: options.tls.cert, key: options.tls.key });
+  const http2Settings = { settings: { maxConcurrentStreams: limits.maxConcurrentStreams } };
+  if (tls !== undefined) {
+    const secure = createSecureServer({ ...http2Settings, allowHTTP1: true, cert: tls.cert, key: tls.key });
+    Object.assign(secure, http1Timeouts(limits));
     secure.on("request", onRequest);
     secure.on("session", trackSession);
     secure.on("connection", trackSocket);
     secure.on("tlsClientError", (err) => logger?.debug?.("tokenkit: TLS handshake failed", err));
     server = secure;
   } else {
-    const h1 = createHttpServer();
+    const h1 = createHttpServer({ connectionsCheckingInterval: checkingIntervalMs(limits) });
+    Object.assign(h1, http1Timeouts(limits));
     // Node checks headersTimeout/requestTimeout (slow-client protection) only
     // once an http.Server emits "listening"; this one never listens itself.
     h1.emit("listening");
     stopHttp1Checks = () => h1.close();
-    const h2 = createHttp2Server();
+    const h2 = createHttp2Server(http2Settings);
     h1.on("request", onRequest);
     h2.on("request", onRequest);
     h2.on("session", trackSession);
     server = createNetServer((socket) => {
-      trackSocket(socket);
+      if (!trackSocket(socket)) {
+        return;
+      }
       if (closing) {
         socket.destroy();
         return;
       }
       sniffing.add(socket);
-      let head = new Uint8Array(0);
-      const timer = clock.setTimeout(() => socket.destroy(), sniffTimeoutMs);
-      const onData = (chunk: Uint8Array) => {
-        const next = new Uint8Array(head.length + chunk.length);
-        next.set(head);
-        next.set(chunk, head.length);
-        head = next;
-        const protocol = sniffProtocol(head);
-        if (protocol === "incomplete") {
-          return; // a partial first read of what may be the preface: wait for more
-        }
-        clock.clearTimeout(timer);
-        sniffing.delete(socket);
-        socket.removeListener("data", onData);
-        socket.removeListener("end", onEnd);
-        socket.pause();
-        socket.unshift(head);
-        if (protocol === "http2") {
-          h2.emit("connection", socket);
-        } else {
-          h1.emit("connection", socket);
-          socket.resume();
-        }
-      };
-      const onEnd = () => {
-        clock.clearTimeout(timer);
-        socket.destroy();
-      };
-      socket.on("data", onData);
-      socket.once("end", onEnd);
-      socket.once("close", () => {
-        clock.clearTimeout(timer);
-        sniffing.delete(socket);
+      socket.once("close", () => sniffing.delete(socket));
+      sniffConnection(socket, {
+        timeoutMs: sniffTimeoutMs,
+        clock,
+        onProtocol(protocol) {
+          sniffing.delete(socket);
+          if (protocol === "http2") {
+            h2.emit("connection", socket);
+          } else {
+            h1.emit("connection", socket);
+            socket.resume();
+          }
+        },
       });
     });
   }
@@ -320,7 +240,7 @@ export function listenDualProtocol(options: DualProtocolListenerOptions): Promis
       resolve({
         host,
         port: boundPort,
-        url: `${options.tls !== undefined ? "https" : "http"}://${urlHost}:${boundPort}`,
+        url: `${tls !== undefined ? "https" : "http"}://${urlHost}:${boundPort}`,
         get connections() {
           return sockets.size;
         },

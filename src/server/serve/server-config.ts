@@ -10,6 +10,7 @@ import type { FamilyStore } from "../store/family-store.js";
 import type { PostgresPoolOptions } from "../store/postgres-pool.js";
 import { HARD_MAX_ACCESS_TTL_SECONDS, HARD_MAX_REFRESH_TTL_SECONDS, MIN_REFRESH_TTL_SECONDS } from "../ttl-policy.js";
 import { DEFAULT_GRACE_PERIOD_SECONDS, MAX_CLOCK_TOLERANCE_SECONDS, MAX_GRACE_PERIOD_SECONDS } from "../token-service-options.js";
+import { normalizeConnectionLimits, type NormalizedConnectionLimits } from "./connection-limits.js";
 import { normalizeCorsOrigin } from "./cors-handler.js";
 import type { DualProtocolRequestHandler } from "./dual-protocol-listener.js";
 import { FAMILY_STORE_KINDS, type FamilyStoreKind } from "./family-store-selection.js";
@@ -65,6 +66,8 @@ export interface ServerConfig {
   tokens: TokenRules;
   tls: { cert: string | Buffer; key: string | Buffer } | undefined;
   drainTimeoutSeconds: number;
+  /** limits are the connection limits with every default applied. */
+  limits: NormalizedConnectionLimits;
   /** sessionServices is true when the built-in HeartbeatService and EventService are served. */
   sessionServices: boolean;
   /** services are the built-in session services (unless replaced) followed by the extra ones. */
@@ -259,6 +262,7 @@ export async function normalizeServerOptions(options: TokenkitServerOptions, shu
     tokens,
     tls: options.tls,
     drainTimeoutSeconds: seconds(options, "drainTimeoutSeconds", 10, 0),
+    limits: normalizeConnectionLimits(options.limits, "createTokenkitServer"),
     sessionServices: options.sessionServices !== false,
     services: servicesToServe(options, tokens.clockToleranceSeconds, shutdown),
     interceptors: options.interceptors ?? [],

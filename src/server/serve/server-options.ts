@@ -8,6 +8,7 @@ import type { FamilyStore } from "../store/family-store.js";
 import type { PostgresPoolOptions } from "../store/postgres-pool.js";
 import type { FamilyStoreKind } from "./family-store-selection.js";
 import type { TokenkitServiceRegistration } from "./service-registration.js";
+import type { ConnectionLimits } from "./connection-limits.js";
 
 /**
  * ServerPostgresOptions tunes the Postgres pool of a `store: "postgres"`
@@ -154,8 +155,13 @@ export interface TokenkitServerOptions {
   clockToleranceSeconds?: number;
   /** tls serves HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with these PEM contents. @default none — cleartext h2c + HTTP/1.1 */
   tls?: { cert: string | Buffer; key: string | Buffer };
-  // Connection limits (HTTP/2 streams, idle and request timeouts, connection caps) belong here,
-  // next to the listener settings, as one `limits` option.
+  /**
+   * limits bounds what any client, with or without a token, can make the server hold:
+   * HTTP/2 streams per connection and in all, idle connections, slow requests, connections per
+   * server and per peer address (see {@link ConnectionLimits} for each default and why).
+   * @default {} — every limit at its default
+   */
+  limits?: ConnectionLimits;
   /** drainTimeoutSeconds bounds the graceful shutdown of `TokenkitServer.close`: calls still running after it are cut off. @default 10 */
   drainTimeoutSeconds?: number;
   /**

@@ -61,7 +61,9 @@ export async function createTokenkitServer(options: TokenkitServerOptions = {}):
     port: config.port,
     tls: config.tls,
     drainTimeoutMs: config.drainTimeoutSeconds * 1000,
-    clock,
+    // Connection timers (drain, idle, request timeouts) measure the network, so they run on
+    // the system clock: `clock` is token time, which tests move by days between calls.
+    limits: config.limits,
     logger,
     handler: (req, res) => (handler === undefined ? notReady(res) : handler(req, res)),
   });
