@@ -4,6 +4,7 @@ import { AuthErrorReason } from "../../gen/tokenkit/v1/auth_error_pb.js";
 import { TokenService, type TokenPair } from "../../gen/tokenkit/v1/token_service_pb.js";
 import { authError } from "../auth-error.js";
 import { systemClock, type Clock } from "../lib/clock.js";
+import { boundByClaims } from "./access-token-claims.js";
 import { skipAuthKey } from "./skip-auth.js";
 import type { RefreshFunction } from "./token-source.js";
 import type { StoredToken } from "./token-store.js";
@@ -13,9 +14,12 @@ import type { StoredToken } from "./token-store.js";
  * a client keeps, with times on the local clock: `expiresAt = receivedAt +
  * expires_in_seconds`, so a skewed server clock changes nothing. Only when
  * the server sent no `expires_in_seconds` does it fall back to the server's
- * `access_token_expire_time`.
+ * `access_token_expire_time`. When the access token is a JWT whose `iat` and
+ * `exp` can be read, the lifetime never goes past `exp` (see
+ * `boundByClaims`); `respondedAt` (when the answer arrived, default
+ * `receivedAt`) tells whether the two clocks agree.
  */
-export function tokenPairToStoredToken(pair: TokenPair, receivedAt: number): StoredToken {
+export function tokenPairToStoredToken(pair: TokenPair, receivedAt: number, respondedAt = receivedAt): StoredToken {
   const expiresIn = Number(pair.expiresInSeconds);
   const expiresAt =
     expiresIn > 0
@@ -23,7 +27,7 @@ export function tokenPairToStoredToken(pair: TokenPair, receivedAt: number): Sto
       : pair.accessTokenExpireTime !== undefined
         ? timestampMs(pair.accessTokenExpireTime)
         : receivedAt;
-  const t: StoredToken = { accessToken: pair.accessToken, receivedAt, expiresAt };
+  const t: StoredToken = { accessToken: pair.accessToken, receivedAt, expiresAt: boundByClaims(pair.accessToken, expiresAt, receivedAt, respondedAt) };
   if (pair.refreshToken !== "") t.refreshToken = pair.refreshToken;
   const ttl = Number(pair.refreshTokenTtlSeconds);
   if (ttl > 0) t.refreshExpiresAt = receivedAt + ttl * 1000;
@@ -66,6 +70,6 @@ export function createTokenServiceRefresher(
     if (res.tokenPair === undefined) {
       throw authError(AuthErrorReason.TOKEN_INVALID, "the token server answered without a token pair");
     }
-    return tokenPairToStoredToken(res.tokenPair, sentAt);
+    return tokenPairToStoredToken(res.tokenPair, sentAt, clock.now());
   };
 }
