@@ -11,7 +11,9 @@ export type {
   TokenSourceState,
   GetTokenOptions,
   RefreshFunction,
+  RefreshContext,
 } from "./client/token-source.js";
+export { sessionExpiredError, refreshConfigError, transientRefreshError } from "./client/refresh-errors.js";
 export { createAuthInterceptor } from "./client/auth-interceptor.js";
 export type { AuthInterceptorOptions } from "./client/auth-interceptor.js";
 export { skipAuthKey } from "./client/skip-auth.js";

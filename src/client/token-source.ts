@@ -1,33 +1,20 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { AuthErrorReason } from "../../gen/tokenkit/v1/auth_error_pb.js";
-import { authError, authErrorReason } from "../auth-error.js";
-import { systemClock, type Clock, type ClockTimer } from "../lib/clock.js";
-import type { Logger } from "../lib/logger.js";
-import {
-  backoffDelay,
-  isUsable,
-  normalizeRefreshPolicy,
-  refreshPoint,
-  type BackoffOptions,
-  type RefreshPolicyOptions,
-} from "./refresh-policy.js";
-import { createFreshnessTimer, normalizeAutoRefresh, type AutoRefreshOptions, type FreshnessTimer } from "./freshness-timer.js";
-import { fingerprint, type RefreshCause, type TokenSourceEvent } from "./token-events.js";
-import type { StoredToken, TokenStore } from "./token-store.js";
+import { raceAbort } from "./abort-race.js";
+import { createFreshnessTimer, type FreshnessTimer } from "./freshness-timer.js";
+import { classifyRefreshFailure } from "./refresh-errors.js";
+import { isUsable } from "./refresh-policy.js";
+import { createRefreshRetry } from "./refresh-retry.js";
+import { isNewerPair, readStore } from "./store-adoption.js";
+import { fingerprint, logTokenEvent, type RefreshCause, type TokenSourceEvent } from "./token-events.js";
+import { createTokenPersister } from "./token-persister.js";
+import { normalizeSourceOptions, type TokenSourceOptions } from "./token-source-options.js";
+import { closedError, createSourceCore, signedOutError, type TokenSourceState } from "./token-source-state.js";
+import type { StoredToken } from "./token-store.js";
 
-/**
- * RefreshFunction obtains a new pair. It receives the current token (the
- * newest known, possibly adopted from the store) and a signal owned by the
- * token source — never by a caller — that aborts on the refresh timeout or
- * `close()`. It must measure `receivedAt`/`expiresAt` on the local clock.
- */
-export type RefreshFunction = (
-  current: StoredToken | undefined,
-  context: { signal: AbortSignal; cause: RefreshCause },
-) => Promise<StoredToken>;
-
-/** TokenSourceState is the lifecycle of a token source. */
-export type TokenSourceState = "active" | "session_expired" | "closed";
+export type { RefreshContext, RefreshFunction } from "./refresh-function.js";
+export type { TokenSourceOptions } from "./token-source-options.js";
+export type { TokenSourceState } from "./token-source-state.js";
+export { isSessionExpired, isTerminalRefreshError } from "./refresh-errors.js";
 
 /** GetTokenOptions are the per-call options of {@link TokenSource.getToken}. */
 export interface GetTokenOptions {
@@ -40,8 +27,20 @@ export interface GetTokenOptions {
 }
 
 /**
- * TokenSource hands out access tokens and keeps them fresh. It is safe for
- * any number of concurrent callers; callers must not modify what it returns.
+ * TokenSource hands out access tokens and keeps them fresh.
+ *
+ * Contract (what every implementation and caller may rely on):
+ * - It is safe for any number of concurrent callers; callers must not modify what it returns.
+ * - `getToken()` resolves at once with the current token while it is fresh; past its refresh
+ *   point, still at once while one background refresh runs; it waits only when no usable token
+ *   exists, and then all waiters share one refresh (never more than one in flight).
+ * - A token it returns was usable (not within the serving margin of its expiry) when returned.
+ * - A refresh started for an older pair never replaces — nor ends — a newer one (`setToken`,
+ *   or a pair adopted from the store).
+ * - It fails only with a `ConnectError`: `Unauthenticated` (with `AuthErrorDetail`) once the
+ *   session is over or signed out, the refresher's own error once it reported a configuration
+ *   error, a transient refresh error (`Unavailable`, `DeadlineExceeded`, …) while no usable token
+ *   exists and the refresh keeps failing, `Canceled` after `close()` or when the caller's signal aborts.
  */
 export interface TokenSource {
   /** getToken resolves to a usable access token, refreshing only when needed (single-flight). */
@@ -50,306 +49,260 @@ export interface TokenSource {
   peekToken(): string | undefined;
   /** current returns the current token state (a copy), if any. */
   current(): StoredToken | undefined;
-  /** setToken installs a new pair (a new login) and leaves the session-expired state. */
+  /** setToken installs a new pair (a new login), persists it, and leaves any terminal state but `closed`. */
   setToken(token: StoredToken): Promise<void>;
-  /** state is the lifecycle state. */
+  /**
+   * signOut ends the session: the source enters `signed_out` at once (callers get
+   * `Unauthenticated`), the stored pair is cleared (which tells other tabs or processes sharing
+   * the store: they sign out too), and the session is revoked at the token service through the
+   * refresh function's `revoke`. It rejects if clearing or revoking failed — the source is signed
+   * out locally either way.
+   */
+  signOut(): Promise<void>;
+  /** state is the lifecycle state; see {@link TokenSourceState}. */
   readonly state: TokenSourceState;
   /** close aborts the in-flight refresh and stops every timer; later calls fail with `Canceled`. */
   close(): void;
 }
 
-/** TokenSourceOptions configures {@link createTokenSource}. */
-export interface TokenSourceOptions extends RefreshPolicyOptions {
-  /** refresh obtains a new pair, e.g. `createTokenServiceRefresher(transport)`. Required. */
-  refresh: RefreshFunction;
-  /** initial is the pair to start from; without it the store is read on first use. @default none */
-  initial?: StoredToken;
-  /**
-   * store persists every new pair and is re-read before each refresh; a store with `lock`
-   * makes "re-read → refresh if still needed → write" exclusive across processes (or tabs:
-   * `createCrossTabTokenStore`), and one with `subscribe` lets the source adopt a pair another
-   * process or tab saved as soon as it is announced (also ending a session-expired state: a new
-   * login there). A `save(undefined)` elsewhere is not adopted.
-   * @default none — the token lives in this source only
-   */
-  store?: TokenStore;
-  /**
-   * autoRefresh refreshes at the refresh point even when no call asks for a token, so an idle
-   * page still holds a fresh token (and, with a cross-tab store, hands it to the other tabs).
-   * The timer is suspended while the page is hidden and checks freshness once when the page is
-   * visible again or the machine wakes from sleep; see {@link AutoRefreshOptions}. With a `store`
-   * and no `initial`, the store is read at once.
-   * @default false — refreshes happen only when a call needs a token (lazily, in the background past the refresh point)
-   */
-  autoRefresh?: boolean | AutoRefreshOptions;
-  /**
-   * refreshTimeoutMs bounds each shared refresh. It belongs to the refresh, not to a caller, so a caller's short deadline never kills it.
-   * @default 30 000
-   */
-  refreshTimeoutMs?: number;
-  /** backoff shapes retries after transient refresh failures. @default { initialMs: 1000, maxMs: 60 000 } */
-  backoff?: BackoffOptions;
-  /**
-   * minForcedRefreshIntervalMs rate-limits forced (reactive) refreshes, so a server that rejects every token cannot cause a refresh storm.
-   * @default 10 000
-   */
-  minForcedRefreshIntervalMs?: number;
-  /** clock supplies time and timers. @default systemClock */
-  clock?: Clock;
-  /** random returns numbers in [0, 1) for jitter. @default Math.random */
-  random?: () => number;
-  /** onEvent observes refreshes, retries, persist failures and session expiry. @default none */
-  onEvent?: (event: TokenSourceEvent) => void;
-  /** logger receives the same events as text (console or pino); never token text. @default none */
-  logger?: Logger;
-}
-
-const TERMINAL_REASONS = new Set([
-  AuthErrorReason.REFRESH_TOKEN_REUSED,
-  AuthErrorReason.SESSION_EXPIRED,
-  AuthErrorReason.TOKEN_REVOKED,
-  AuthErrorReason.TOKEN_INVALID,
-  AuthErrorReason.TOKEN_MALFORMED,
-  AuthErrorReason.TOKEN_MISSING,
-]);
-
-/** isTerminalRefreshError reports whether a refresh failure means the session is over (a new login is needed). */
-export function isTerminalRefreshError(err: ConnectError): boolean {
-  const reason = authErrorReason(err);
-  if (reason !== undefined) {
-    return TERMINAL_REASONS.has(reason);
-  }
-  return err.code === Code.Unauthenticated || err.code === Code.PermissionDenied;
-}
-
-/** isSessionExpired reports whether `err` is a token source's terminal session-expired error. */
-export function isSessionExpired(err: unknown): boolean {
-  return err instanceof ConnectError && err.code === Code.Unauthenticated && TERMINAL_REASONS.has(authErrorReason(err) ?? 0);
-}
-
-function waitFor<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) {
-    return promise;
-  }
-  if (signal.aborted) {
-    return Promise.reject(ConnectError.from(signal.reason, Code.Canceled));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(ConnectError.from(signal.reason, Code.Canceled));
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
+interface Flight {
+  /** baseGen is the generation this refresh may replace; adopting a pair moves it forward. */
+  baseGen: number;
+  controller: AbortController;
+  promise: Promise<StoredToken>;
 }
 
 /**
- * createTokenSource returns a {@link TokenSource} implementing DESIGN §5: a
- * fresh token is returned at once; past its refresh point it is still
- * returned at once while one background refresh runs; callers wait only when
- * no usable token exists. All callers share one in-flight refresh, which is
- * detached from any caller's signal and has its own timeout. Transient
- * failures keep the still-usable token and retry with capped exponential
- * backoff; terminal ones (reuse, expiry, revocation) end the session once,
- * with one `session_expired` event and no refresh loop.
+ * createTokenSource returns a {@link TokenSource} (see its contract) built from small parts: the
+ * freshness policy (`refresh-policy`), the state and its transitions (`token-source-state`), the
+ * retry backoff (`refresh-retry`), the newest-wins persister (`token-persister`) and store adoption
+ * (`store-adoption`). Refresh failures follow the {@link RefreshFunction} contract: transient ones
+ * keep serving the still-usable token and retry with capped backoff; a session over or a
+ * configuration error ends refreshing once, with one event and no loop.
+ *
+ * @example
+ * const source = createTokenSource({
+ *   refreshToken: process.env.TOKENKIT_REFRESH_TOKEN,
+ *   refresh: createTokenServiceRefresher({ baseUrl: "http://127.0.0.1:8080" }),
+ *   store: createFileTokenStore({ path: ".tokenkit-session.json" }),
+ * });
  */
 export function createTokenSource(options: TokenSourceOptions): TokenSource {
-  if (typeof options?.refresh !== "function") {
-    throw new TypeError('createTokenSource: option "refresh" must be a function');
-  }
-  const policy = normalizeRefreshPolicy(options);
-  const refreshTimeoutMs = options.refreshTimeoutMs ?? 30_000;
-  if (!Number.isFinite(refreshTimeoutMs) || refreshTimeoutMs <= 0) {
-    throw new TypeError('createTokenSource: option "refreshTimeoutMs" must be a positive number');
-  }
-  const minForcedMs = options.minForcedRefreshIntervalMs ?? 10_000;
-  if (!Number.isFinite(minForcedMs) || minForcedMs < 0) {
-    throw new TypeError('createTokenSource: option "minForcedRefreshIntervalMs" must be a non-negative number');
-  }
-  const autoRefresh = normalizeAutoRefresh(options.autoRefresh, "createTokenSource");
-  const backoff = options.backoff ?? {};
-  const { store, onEvent, logger } = options;
-  const clock = options.clock ?? systemClock;
-  const random = options.random ?? Math.random;
-
-  let token: StoredToken | undefined = options.initial === undefined ? undefined : { ...options.initial };
-  let generation = 0;
-  let point = token === undefined ? 0 : refreshPoint(token, policy, random());
-  let state: TokenSourceState = "active";
-  let terminal: ConnectError | undefined;
-  let loaded = token !== undefined || store === undefined;
+  const settings = normalizeSourceOptions(options);
+  const { store, policy, clock, random } = settings;
+  const core = createSourceCore(policy, random);
+  const retry = createRefreshRetry(clock, random, settings.backoff);
+  const persister = createTokenPersister(store, {
+    clock,
+    random,
+    backoff: settings.backoff,
+    onFailed: (attempt, error) => emit({ type: "persist_failed", attempt, error }),
+  });
   let loading: Promise<void> | undefined;
-  let inflight: Promise<StoredToken> | undefined;
-  let inflightAbort: AbortController | undefined;
-  let attempt = 0;
-  let retryTimer: ClockTimer | undefined;
-  let retryAt = 0;
-  let lastError: ConnectError | undefined;
+  let loaded = store === undefined || settings.seedWins;
+  let flight: Flight | undefined;
   let lastForcedAt = -Infinity;
-  let persistPending: StoredToken | undefined;
-  let persistAttempt = 0;
-  let persistTimer: ClockTimer | undefined;
   let freshness: FreshnessTimer | undefined;
+  if (loaded && settings.seed !== undefined) {
+    core.install(settings.seed);
+  }
 
   function emit(event: TokenSourceEvent): void {
     try {
-      onEvent?.(event);
+      settings.onEvent?.(event);
     } catch {
       // An observer's failure must not break token delivery.
     }
-    switch (event.type) {
-      case "refresh":
-        logger?.[event.outcome.endsWith("failure") ? "warn" : "debug"]?.(
-          `tokenkit: refresh ${event.cause} ${event.outcome} in ${event.latencyMs} ms${event.fingerprint ? ` (token ${event.fingerprint})` : ""}`,
-        );
-        break;
-      case "refresh_retry":
-        logger?.warn?.(`tokenkit: refresh failed (${Code[event.error.code]}); retry ${event.attempt} in ${event.delayMs} ms`);
-        break;
-      case "persist_failed":
-        logger?.warn?.(`tokenkit: saving the token failed (attempt ${event.attempt}); will retry`);
-        break;
-      case "session_expired":
-        logger?.error?.(`tokenkit: session expired (${AuthErrorReason[event.reason]}); a new login is needed`);
-        break;
-      case "visibility":
-        logger?.debug?.(`tokenkit: page ${event.visible ? "visible: checking freshness" : "hidden: refresh timer suspended"}`);
-        break;
-      case "wake":
-        logger?.debug?.(`tokenkit: woke from sleep (timer ${event.lateMs} ms late): checking freshness`);
-        break;
-    }
+    logTokenEvent(settings.logger, event);
   }
 
-  function install(next: StoredToken): void {
-    token = { ...next };
-    generation++;
-    point = refreshPoint(token, policy, random());
+  /** install makes `token` current and forgets failures: every path to a new pair goes through here. */
+  function install(token: StoredToken): void {
+    core.install(token);
+    retry.reset();
     freshness?.rearm();
+  }
+
+  /** end leaves `active` (stopping retries and the freshness timer); the event tells why. */
+  function end(state: "session_expired" | "failed" | "signed_out", error: ConnectError, event: TokenSourceEvent): ConnectError {
+    core.end(state, error);
+    retry.reset();
+    freshness?.rearm();
+    flight?.controller.abort(error);
+    emit(event);
+    return error;
   }
 
   function ensureLoaded(): Promise<void> {
     if (loaded) {
       return Promise.resolve();
     }
-    loading ??= store!
-      .load()
-      .then(
-        (stored) => {
-          if (stored !== undefined && token === undefined) {
-            install(stored);
-          }
-        },
-        (err: unknown) => logger?.warn?.("tokenkit: loading the stored token failed", err),
-      )
-      .finally(() => {
-        loaded = true;
-      });
+    loading ??= readStore(store!).then((read) => {
+      loaded = true;
+      if (!read.ok) {
+        settings.logger?.warn?.("tokenkit: loading the stored token failed", read.error);
+      }
+      if (core.token !== undefined || core.state !== "active") {
+        return; // a pair arrived meanwhile (setToken, a notification)
+      }
+      if (read.ok && read.token !== undefined) {
+        persister.markHeld();
+        install(read.token);
+      } else if (settings.seed !== undefined) {
+        install(settings.seed);
+      }
+    });
     return loading;
   }
 
-  function persist(next: StoredToken): Promise<void> {
-    if (store === undefined) {
-      return Promise.resolve();
-    }
-    return store.save(next).then(
-      () => {
-        if (persistPending === next) {
-          persistPending = undefined;
-        }
-        persistAttempt = 0;
-      },
-      (error: unknown) => {
-        persistPending = next;
-        persistAttempt++;
-        emit({ type: "persist_failed", attempt: persistAttempt, error });
-        if (persistTimer === undefined && state === "active") {
-          persistTimer = clock.setTimeout(() => {
-            persistTimer = undefined;
-            if (persistPending !== undefined && state === "active") {
-              void persist(persistPending);
-            }
-          }, backoffDelay(persistAttempt, random(), backoff));
-        }
-      },
-    );
-  }
-
-  function expire(err: ConnectError): ConnectError {
-    const reason = authErrorReason(err) ?? AuthErrorReason.SESSION_EXPIRED;
-    terminal = authError(reason, `session expired: ${err.rawMessage}`);
-    state = "session_expired";
-    clearRetry();
-    freshness?.rearm();
-    emit({ type: "session_expired", reason, error: terminal });
-    return terminal;
-  }
-
-  function clearRetry(): void {
-    if (retryTimer !== undefined) {
-      clock.clearTimeout(retryTimer);
-      retryTimer = undefined;
-    }
-  }
-
-  function scheduleRetry(err: ConnectError): void {
-    attempt++;
-    const delayMs = backoffDelay(attempt, random(), backoff);
-    retryAt = clock.now() + delayMs;
-    emit({ type: "refresh_retry", attempt, delayMs, error: err });
-    clearRetry();
-    retryTimer = clock.setTimeout(() => {
-      retryTimer = undefined;
-      if (state === "active" && inflight === undefined) {
-        refresh("proactive").catch(() => {});
-      }
-    }, delayMs);
-  }
-
-  /** Adopts a pair another process (or tab) saved, if it is newer than ours. */
-  async function adoptFromStore(): Promise<boolean> {
-    if (store === undefined) {
-      return false;
-    }
-    const stored = await store.load().catch(() => undefined);
-    if (stored !== undefined && stored.accessToken !== token?.accessToken && stored.receivedAt >= (token?.receivedAt ?? -Infinity)) {
-      install(stored);
-      return true;
-    }
-    return false;
-  }
-
-  /** Adopts a pair that another process or tab announced through `store.subscribe`, if it is newer than ours. */
-  function adoptNotified(stored: StoredToken | undefined): void {
-    if (stored === undefined || state === "closed") {
-      return;
-    }
-    if (stored.accessToken === token?.accessToken || stored.receivedAt < (token?.receivedAt ?? -Infinity)) {
-      return;
-    }
-    loaded = true;
+  /** adopt installs a pair another tab or process saved; a saved pair is also a new login, ending a terminal state. */
+  function adopt(stored: StoredToken, cause: RefreshCause): void {
     install(stored);
-    if (state === "session_expired") {
-      // A pair saved after our session ended is a new login elsewhere.
-      state = "active";
-      terminal = undefined;
-    }
-    attempt = 0;
-    lastError = undefined;
-    clearRetry();
-    emit({ type: "refresh", cause: "notified", outcome: "adopted", latencyMs: 0, fingerprint: fingerprint(stored.accessToken) });
+    persister.markHeld();
+    emit({ type: "refresh", cause, outcome: "adopted", latencyMs: 0, fingerprint: fingerprint(stored.accessToken) });
   }
 
-  /** The autoRefresh check: refresh once past the refresh point (or a due retry), else wait for the point. */
+  function signedOutElsewhere(): ConnectError {
+    return end("signed_out", signedOutError(), { type: "signed_out", remote: true });
+  }
+
+  /** onNotified handles a pair another tab or process announced through `store.subscribe`. */
+  function onNotified(stored: StoredToken | undefined): void {
+    if (core.state === "closed") {
+      return;
+    }
+    if (stored === undefined) {
+      if (core.state === "active" && core.token !== undefined) signedOutElsewhere();
+      return;
+    }
+    if (isNewerPair(stored, core.token)) {
+      loaded = true;
+      adopt(stored, "notified");
+    }
+  }
+
+  function refresh(cause: RefreshCause, force = false): Promise<StoredToken> {
+    if (flight !== undefined) {
+      return flight.promise;
+    }
+    const controller = new AbortController();
+    const f: Flight = { baseGen: core.generation, controller, promise: undefined as never };
+    const deadline = clock.setTimeout(
+      () => controller.abort(new ConnectError(`token refresh timed out after ${settings.refreshTimeoutMs} ms`, Code.DeadlineExceeded)),
+      settings.refreshTimeoutMs,
+    );
+    flight = f;
+    f.promise = runFlight(f, cause, force).finally(() => {
+      clock.clearTimeout(deadline);
+      if (flight === f) flight = undefined;
+    });
+    f.promise.catch(() => {});
+    return f.promise;
+  }
+
+  async function runFlight(f: Flight, cause: RefreshCause, force: boolean): Promise<StoredToken> {
+    const started = clock.now();
+    let result: { token: StoredToken; adopted: boolean };
+    try {
+      const work = () => attempt(f, cause, force);
+      result = await raceAbort(store?.lock ? store.lock(work, { signal: f.controller.signal }) : work(), f.controller.signal);
+    } catch (e) {
+      return settleFailure(f, cause, started, e);
+    }
+    if (core.state !== "active") {
+      throw core.ended ?? closedError();
+    }
+    if (!result.adopted && core.generation === f.baseGen) {
+      install(result.token);
+    }
+    // Else a newer pair arrived while this refresh ran: it wins, and this result is dropped.
+    retry.reset();
+    const outcome = result.adopted ? "adopted" : "success";
+    emit({ type: "refresh", cause, outcome, latencyMs: clock.now() - started, fingerprint: fingerprint(core.token!.accessToken) });
+    return core.token!;
+  }
+
+  /** attempt runs under the store's lock: adopt a newer stored pair, or refresh and persist. */
+  async function attempt(f: Flight, cause: RefreshCause, force: boolean): Promise<{ token: StoredToken; adopted: boolean }> {
+    const startGen = f.baseGen;
+    if (store !== undefined) {
+      const read = await readStore(store);
+      if (read.ok && read.token === undefined && persister.heldOurs && core.state === "active") {
+        throw signedOutElsewhere();
+      }
+      if (read.ok && isNewerPair(read.token, core.token)) {
+        adopt(read.token, cause);
+      }
+    }
+    if (core.generation !== startGen) {
+      f.baseGen = core.generation;
+      // A forced refresh wanted another token and got one; otherwise refresh only if the new pair is stale too.
+      const now = clock.now();
+      if (force || (now < core.point && isUsable(core.token, now, policy))) {
+        return { token: core.token!, adopted: true };
+      }
+    }
+    const gen = f.baseGen;
+    const call = Promise.resolve().then(() => settings.refresh(core.token, { signal: f.controller.signal, cause }));
+    call.then((late) => f.controller.signal.aborted && keepLate(gen, late, cause), () => {});
+    const next = await raceAbort(call, f.controller.signal);
+    if (core.generation === gen) {
+      await persister.save(next); // under the lock: the store holds the new pair before another process reads it
+    }
+    return { token: next, adopted: false };
+  }
+
+  /** keepLate keeps a pair that arrived after its refresh timed out — the server already rotated — unless a newer pair exists. */
+  function keepLate(gen: number, late: StoredToken, cause: RefreshCause): void {
+    if (core.state !== "active" || core.generation !== gen) {
+      return;
+    }
+    install(late);
+    void persister.save(late);
+    emit({ type: "refresh", cause, outcome: "success", latencyMs: 0, fingerprint: fingerprint(late.accessToken) });
+  }
+
+  async function settleFailure(f: Flight, cause: RefreshCause, started: number, thrown: unknown): Promise<StoredToken> {
+    if (core.state !== "active") {
+      throw core.ended ?? closedError();
+    }
+    const latencyMs = clock.now() - started;
+    if (core.generation !== f.baseGen && core.token !== undefined) {
+      // A newer pair arrived while this refresh ran: its failure concerns a pair no longer in use.
+      settings.logger?.debug?.("tokenkit: a refresh for an older token generation failed late; ignored");
+      return core.token;
+    }
+    const refreshExpired = core.token?.refreshExpiresAt !== undefined && clock.now() >= core.token.refreshExpiresAt;
+    const failure = classifyRefreshFailure(thrown, refreshExpired);
+    if (failure.kind === "transient") {
+      emit({ type: "refresh", cause, outcome: "transient_failure", latencyMs, error: failure.error });
+      const { attempt: n, delayMs } = retry.schedule(failure.error, failure.retryAfterMs, onRetry);
+      emit({ type: "refresh_retry", attempt: n, delayMs, error: failure.error });
+      throw failure.error;
+    }
+    if (failure.kind === "session_expired" && store !== undefined) {
+      // Another process may have rotated the pair we just spent: adopt it instead of ending the session.
+      const read = await readStore(store);
+      if (read.ok && isNewerPair(read.token, core.token) && core.state === "active") {
+        adopt(read.token, cause);
+        return core.token!;
+      }
+    }
+    emit({ type: "refresh", cause, outcome: "terminal_failure", latencyMs, error: failure.error });
+    throw failure.kind === "session_expired"
+      ? end("session_expired", failure.error, { type: "session_expired", reason: failure.reason, error: failure.error })
+      : end("failed", failure.error, { type: "refresh_failed", error: failure.error });
+  }
+
+  function onRetry(): void {
+    if (core.state === "active" && flight === undefined) {
+      refresh("proactive").catch(() => {});
+    }
+  }
+
+  /** checkFreshness is the `autoRefresh` check: refresh once past the refresh point (or a due retry), else wait for the point. */
   function checkFreshness(): void {
-    if (state !== "active" || inflight !== undefined) {
+    if (core.state !== "active" || flight !== undefined) {
       return;
     }
     if (!loaded) {
@@ -357,115 +310,30 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       return;
     }
     const now = clock.now();
-    if (retryTimer !== undefined) {
-      if (now < retryAt) {
+    if (retry.pending) {
+      if (now < retry.retryAt) {
         return;
       }
-      // The backoff timer was throttled or frozen with the page: retry now.
-      clearRetry();
+      retry.disarm(); // the backoff timer was throttled or frozen with the page: retry now
     }
-    if (token !== undefined && now >= point) {
+    if (core.token !== undefined && now >= core.point) {
       refresh("scheduled").catch(() => {});
     } else {
       freshness?.rearm();
     }
   }
 
-  function refresh(cause: RefreshCause, force = false): Promise<StoredToken> {
-    if (inflight !== undefined) {
-      return inflight;
-    }
-    // The generation this refresh may replace; adopting from the store inside it moves it forward.
-    let baseGen = generation;
-    const started = clock.now();
-    const controller = new AbortController();
-    const timeout = clock.setTimeout(
-      () => controller.abort(new ConnectError(`token refresh timed out after ${refreshTimeoutMs} ms`, Code.DeadlineExceeded)),
-      refreshTimeoutMs,
-    );
-    inflightAbort = controller;
-
-    const startGen = generation;
-    const attemptOnce = async (): Promise<{ next: StoredToken; adopted: boolean }> => {
-      // A newer pair may have arrived while this refresh waited for the lock: read from the
-      // store now, or announced through `store.subscribe` (then the store holds nothing newer).
-      if ((await adoptFromStore()) || generation !== startGen) {
-        baseGen = generation;
-        const adopted = token!;
-        // A forced refresh wanted a token other than ours, and adoption gave one; otherwise refresh only if the adopted token is stale too.
-        const stillNeeded = !force && (clock.now() >= point || !isUsable(adopted, clock.now(), policy));
-        if (!stillNeeded) {
-          return { next: adopted, adopted: true };
-        }
-      }
-      const next = await options.refresh(token, { signal: controller.signal, cause });
-      if (controller.signal.aborted) {
-        throw ConnectError.from(controller.signal.reason, Code.DeadlineExceeded);
-      }
-      await persist(next);
-      return { next, adopted: false };
-    };
-
-    const run = async (): Promise<StoredToken> => {
-      try {
-        const { next, adopted } = store?.lock ? await store.lock(attemptOnce, { signal: controller.signal }) : await attemptOnce();
-        if (state !== "active") {
-          throw terminal ?? new ConnectError("token source is closed", Code.Canceled);
-        }
-        if (!adopted && generation === baseGen) {
-          install(next);
-        } else if (!adopted && token?.accessToken !== next.accessToken) {
-          // A newer token arrived (setToken or adoption) while this refresh ran: keep the newer one.
-          logger?.debug?.("tokenkit: a refresh for an older token generation finished late; ignored");
-        }
-        attempt = 0;
-        lastError = undefined;
-        clearRetry();
-        emit({ type: "refresh", cause, outcome: adopted ? "adopted" : "success", latencyMs: clock.now() - started, fingerprint: fingerprint(token!.accessToken) });
-        return token!;
-      } catch (e) {
-        const err = ConnectError.from(e, Code.Unavailable);
-        if (state !== "active") {
-          throw state === "closed" ? new ConnectError("token source is closed", Code.Canceled) : terminal!;
-        }
-        if (isTerminalRefreshError(err)) {
-          // Another process may have rotated the pair we just spent: adopt it instead of ending the session.
-          if (await adoptFromStore()) {
-            emit({ type: "refresh", cause, outcome: "adopted", latencyMs: clock.now() - started, fingerprint: fingerprint(token!.accessToken) });
-            return token!;
-          }
-          emit({ type: "refresh", cause, outcome: "terminal_failure", latencyMs: clock.now() - started, error: err });
-          throw expire(err);
-        }
-        lastError = err;
-        emit({ type: "refresh", cause, outcome: "transient_failure", latencyMs: clock.now() - started, error: err });
-        scheduleRetry(err);
-        throw err;
-      } finally {
-        clock.clearTimeout(timeout);
-        inflight = undefined;
-        inflightAbort = undefined;
-      }
-    };
-    inflight = run();
-    inflight.catch(() => {});
-    return inflight;
-  }
-
-  function closedError(): ConnectError {
-    return new ConnectError("token source is closed", Code.Canceled);
-  }
-
-  /** The synchronous fast path: a usable token, with a background refresh past the refresh point. */
+  /** peekToken is the synchronous fast path: a usable token, with a background refresh past the refresh point. */
   function peekToken(): string | undefined {
-    if (state !== "active" || !loaded) {
+    if (core.state !== "active" || !loaded) {
       return undefined;
     }
     const now = clock.now();
+    const token = core.token;
     if (!isUsable(token, now, policy)) {
       return undefined;
     }
-    if (now >= point && inflight === undefined && retryTimer === undefined) {
+    if (now >= core.point && flight === undefined && !retry.pending) {
       refresh("proactive").catch(() => {});
     }
     return token.accessToken;
@@ -473,41 +341,38 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
 
   async function slowGetToken(opts: GetTokenOptions): Promise<string> {
     await ensureLoaded();
-    if (state === "closed") {
-      throw closedError();
-    }
-    if (state === "session_expired") {
-      throw terminal!;
+    if (core.state !== "active") {
+      throw core.ended ?? closedError();
     }
     const now = clock.now();
+    const token = core.token;
     if (opts.forceRefresh) {
-      if (opts.failedToken !== undefined && token !== undefined && token.accessToken !== opts.failedToken && isUsable(token, now, policy)) {
+      if (opts.failedToken !== undefined && isUsable(token, now, policy) && token.accessToken !== opts.failedToken) {
         return token.accessToken;
       }
-      if (inflight === undefined && now - lastForcedAt < minForcedMs && isUsable(token, now, policy)) {
+      if (flight === undefined && now - lastForcedAt < settings.minForcedMs && isUsable(token, now, policy)) {
         return token.accessToken;
       }
-      if (inflight === undefined) {
+      if (flight === undefined) {
         lastForcedAt = now;
       }
-      return (await waitFor(refresh("reactive", true), opts.signal)).accessToken;
+      return (await raceCaller(refresh("reactive", true), opts.signal)).accessToken;
     }
     const fast = peekToken();
     if (fast !== undefined) {
       return fast;
     }
-    if (inflight === undefined && lastError !== undefined && now < retryAt) {
-      // The token server is failing and our token is no longer usable: fail fast until the next retry.
-      throw lastError;
+    if (flight === undefined && retry.lastError !== undefined && now < retry.retryAt) {
+      throw retry.lastError; // the token server is failing and no usable token is left: fail fast until the retry
     }
-    return (await waitFor(refresh("initial"), opts.signal)).accessToken;
+    return (await raceCaller(refresh("initial"), opts.signal)).accessToken;
   }
 
-  const unsubscribe = store?.subscribe?.(adoptNotified);
-  if (autoRefresh !== undefined) {
-    freshness = createFreshnessTimer(autoRefresh, {
+  const unsubscribe = store?.subscribe?.(onNotified);
+  if (settings.autoRefresh !== undefined) {
+    freshness = createFreshnessTimer(settings.autoRefresh, {
       clock,
-      dueAt: () => (state === "active" && token !== undefined ? point : undefined),
+      dueAt: () => (core.state === "active" && core.token !== undefined ? core.point : undefined),
       check: () => checkFreshness(),
       onWake: (lateMs) => emit({ type: "wake", lateMs }),
       onVisibility: (visible) => emit({ type: "visibility", visible }),
@@ -530,33 +395,70 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       return slowGetToken(opts);
     },
     peekToken,
-    current: () => (token === undefined ? undefined : { ...token }),
+    current: () => (core.token === undefined ? undefined : { ...core.token }),
     async setToken(next) {
-      if (state === "closed") {
+      if (core.state === "closed") {
         throw closedError();
       }
       loaded = true;
       install(next);
-      state = "active";
-      terminal = undefined;
-      attempt = 0;
-      lastError = undefined;
-      clearRetry();
-      await persist(token!);
+      await persister.save(core.token!);
+    },
+    async signOut() {
+      if (core.state === "closed") {
+        throw closedError();
+      }
+      const token = core.token;
+      end("signed_out", signedOutError(), { type: "signed_out", remote: false });
+      const cleared = persister.clear().then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e, Code.Unavailable),
+      );
+      const revoked = token === undefined ? undefined : revokeAtServer(token);
+      const problem = (await cleared) ?? (await revoked);
+      if (problem !== undefined) {
+        throw new ConnectError(`signed out locally, but ${problem.rawMessage}`, problem.code, undefined, undefined, problem);
+      }
     },
     get state() {
-      return state;
+      return core.state;
     },
     close() {
-      state = "closed";
-      clearRetry();
+      core.end("closed", closedError());
+      retry.reset();
+      persister.stop();
       freshness?.stop();
       unsubscribe?.();
-      if (persistTimer !== undefined) {
-        clock.clearTimeout(persistTimer);
-        persistTimer = undefined;
-      }
-      inflightAbort?.abort(closedError());
+      flight?.controller.abort(closedError());
     },
   };
+
+  /** revokeAtServer revokes the session of `token` through the refresh function's `revoke`, bounded by `refreshTimeoutMs`. */
+  async function revokeAtServer(token: StoredToken): Promise<ConnectError | undefined> {
+    const revoke = settings.refresh.revoke;
+    if (revoke === undefined || (token.refreshToken ?? token.accessToken) === "") {
+      return undefined;
+    }
+    const controller = new AbortController();
+    const timer = clock.setTimeout(
+      () => controller.abort(new ConnectError(`revoking timed out after ${settings.refreshTimeoutMs} ms`, Code.DeadlineExceeded)),
+      settings.refreshTimeoutMs,
+    );
+    try {
+      await raceAbort(Promise.resolve().then(() => revoke(token, { signal: controller.signal })), controller.signal);
+      return undefined;
+    } catch (e) {
+      const err = ConnectError.from(e, Code.Unavailable);
+      return new ConnectError(`revoking the session at the token service failed: ${err.rawMessage}`, err.code, undefined, undefined, e);
+    } finally {
+      clock.clearTimeout(timer);
+    }
+  }
+}
+
+/** raceCaller waits for a shared refresh on behalf of one caller, whose signal aborts only its own wait. */
+function raceCaller<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  return raceAbort(promise, signal).catch((e: unknown) => {
+    throw signal?.aborted && e === signal.reason ? ConnectError.from(e, Code.Canceled) : e;
+  });
 }
