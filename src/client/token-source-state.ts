@@ -34,7 +34,7 @@ export interface SourceCore {
   readonly ended: ConnectError | undefined;
   /** install makes `token` current (a new generation) and the source `active` again unless it is closed. */
   install(token: StoredToken): void;
-  /** end leaves `active` for a terminal state with the error callers will get; `closed` is final. */
+  /** end leaves `active` for a terminal state with the error callers will get (`signed_out` also forgets the pair); `closed` is final. */
   end(state: Exclude<TokenSourceState, "active">, error: ConnectError): void;
 }
 
@@ -87,6 +87,9 @@ export function createSourceCore(policy: RefreshPolicy, random: () => number): S
       }
       state = next;
       ended = next === "closed" ? closedError() : error;
+      if (next === "signed_out") {
+        token = undefined; // a signed-out pair is not kept in memory either
+      }
     },
   };
 }

@@ -41,3 +41,10 @@ describe("token service refresher: the lifetime never passes a readable exp", ()
     expect(tokenPairToStoredToken(pair, 1000).expiresAt).toBe(1000 + 3_600_000);
   });
 });
+
+describe("token service refresher: construction", () => {
+  it("validates its target with a TypeError naming the option", () => {
+    expect(() => createTokenServiceRefresher({ baseUrl: "127.0.0.1:8080" })).toThrow(/"baseUrl"/);
+    expect(() => createTokenServiceRefresher(undefined as never)).toThrow(/baseUrl/);
+  });
+});
