@@ -136,7 +136,7 @@ export function createRefreshFlight(h: FlightHooks): RefreshFlight {
       return;
     }
     h.install(late);
-    void persister.save(late);
+    void persister.saveOutsideLock(late);
     h.emit({ type: "refresh", cause, outcome: "success", latencyMs: 0, fingerprint: fingerprint(late.accessToken) });
   }
 

@@ -12,6 +12,11 @@ export interface TokenPersister {
    * before its turn is skipped.
    */
   save(token: StoredToken): Promise<void>;
+  /**
+   * saveOutsideLock writes `token` from outside any lock (a pair that arrived after its refresh
+   * gave up the lock): under the store's lock, only if the store holds nothing newer.
+   */
+  saveOutsideLock(token: StoredToken): Promise<void>;
   /** clear removes the stored pair (sign-out), dropping every queued save and pending retry; it rejects when the store does. */
   clear(): Promise<void>;
   /** heldOurs is true once the store is known to have held one of this source's pairs. */
@@ -89,21 +94,24 @@ export function createTokenPersister(store: TokenStore | undefined, hooks: Persi
     }, backoffDelay(failures, hooks.random(), hooks.backoff));
   }
 
-  async function retry(): Promise<void> {
-    const p = pending;
-    if (p === undefined || stopped) {
-      return;
-    }
+  /** writeUnlessStoreNewer writes under the store's lock, unless another process saved a newer pair meanwhile. */
+  async function writeUnlessStoreNewer(token: StoredToken, n: number): Promise<void> {
     const attempt = async () => {
       const read = await readStore(store!);
-      if (read.ok && isNewerPair(read.token, p.token)) {
-        // Another process saved a newer pair meanwhile: ours is spent, never write it back.
-        if (pending === p) pending = undefined;
+      if (read.ok && isNewerPair(read.token, token)) {
+        // Ours is older than what another process saved: never write it back.
+        if (pending?.seq === n) pending = undefined;
         return;
       }
-      await enqueue(p.token, p.seq);
+      await enqueue(token, n);
     };
     await (store!.lock ? store!.lock(attempt).catch(() => armRetry()) : attempt());
+  }
+
+  async function retry(): Promise<void> {
+    if (pending !== undefined && !stopped) {
+      await writeUnlessStoreNewer(pending.token, pending.seq);
+    }
   }
 
   return {
@@ -112,6 +120,12 @@ export function createTokenPersister(store: TokenStore | undefined, hooks: Persi
         return Promise.resolve();
       }
       return enqueue(token, ++seq);
+    },
+    saveOutsideLock(token) {
+      if (store === undefined || stopped) {
+        return Promise.resolve();
+      }
+      return writeUnlessStoreNewer(token, ++seq);
     },
     async clear() {
       pending = undefined;
