@@ -121,3 +121,26 @@ export function schedulerDueAt(settings: SchedulerSettings, expiry: RefreshExpir
       : refreshPoint({ accessToken: "", receivedAt, expiresAt }, settings.policy, settings.random());
   return Math.ceil(Math.max(point, now + settings.minDelayMs));
 }
+
+/** checkId throws a TypeError unless `id` is a string. */
+export function checkId(method: string, id: unknown): asserts id is string {
+  if (typeof id !== "string") {
+    throw new TypeError(`RefreshScheduler.${method}: "id" must be a string`);
+  }
+}
+
+/** checkScheduleArgs validates the arguments of `RefreshScheduler.schedule` (TypeError naming the argument). */
+export function checkScheduleArgs(id: unknown, token: RefreshExpiry, closed: boolean): asserts id is string {
+  checkId("schedule", id);
+  if (closed) {
+    throw new Error("RefreshScheduler.schedule: the scheduler is closed");
+  }
+  if (typeof token !== "object" || token === null) {
+    throw new TypeError('RefreshScheduler.schedule: "token" must be an object with expiresAt or expiresInSeconds, or absent');
+  }
+  for (const k of ["expiresInSeconds", "expiresAt", "receivedAt"] as const) {
+    if (token[k] !== undefined && !Number.isFinite(token[k])) {
+      throw new TypeError(`RefreshScheduler.schedule: "token.${k}" must be a finite number`);
+    }
+  }
+}

@@ -145,7 +145,40 @@ export interface RefreshScheduler {
   readonly size: number;
   /**
    * close cancels every session and stops the timer; `schedule` then throws.
-   * The promise resolves when the refreshes that were running have settled.
+   * The promise resolves when the refreshes that were running have settled or
+   * been aborted (a refresh function that ignores its signal is not waited for).
    */
   close(): Promise<void>;
 }
+
+/** HeapEntry is one due time in the scheduler's heap; `gen` tells a stale entry from a live one. */
+export interface HeapEntry {
+  at: number;
+  id: string;
+  gen: number;
+}
+
+/** Session is the scheduling state of one id. */
+export interface Session {
+  gen: number;
+  dueAt: number | undefined;
+  failures: number;
+  /** deferred: due while an older refresh of the same id still ran; it runs when that one settles. */
+  deferred: boolean;
+}
+
+/** Running is one refresh in progress. */
+export interface Running {
+  gen: number;
+  controller: AbortController;
+  started: number;
+  /** deadlineAt is when this refresh is cut off (local clock, ms); the one live timer covers it. */
+  deadlineAt: number;
+  /** done: the refresh was counted (settled, timed out or cancelled); a later settle is ignored. */
+  done: boolean;
+  /** settled resolves when the refresh function's promise settles, or at the deadline. */
+  settled: Promise<void>;
+}
+
+/** Outcome is how one refresh ended, as {@link RefreshScheduler} counts it. */
+export type Outcome = { ok: true; expiry: RefreshExpiry | undefined | void } | { ok: false; error: unknown };

@@ -1,7 +1,16 @@
 import type { ClockTimer } from "../lib/clock.js";
 import { createMinHeap } from "./min-heap.js";
-import { normalizeSchedulerOptions, schedulerDueAt, schedulerJitterMs } from "./refresh-scheduler-options.js";
-import type { RefreshExpiry, RefreshScheduler, RefreshSchedulerEvent, RefreshSchedulerOptions } from "./refresh-scheduler-types.js";
+import { checkId, checkScheduleArgs, normalizeSchedulerOptions, schedulerDueAt, schedulerJitterMs } from "./refresh-scheduler-options.js";
+import type {
+  HeapEntry,
+  Outcome,
+  RefreshExpiry,
+  RefreshScheduler,
+  RefreshSchedulerEvent,
+  RefreshSchedulerOptions,
+  Running,
+  Session,
+} from "./refresh-scheduler-types.js";
 
 export type {
   RefreshExpiry,
@@ -11,35 +20,6 @@ export type {
   ScheduledRefreshContext,
   ScheduledRefreshFunction,
 } from "./refresh-scheduler-types.js";
-
-interface HeapEntry {
-  at: number;
-  id: string;
-  gen: number;
-}
-
-interface Session {
-  gen: number;
-  dueAt: number | undefined;
-  failures: number;
-  /** deferred: due while an older refresh of the same id still ran; it runs when that one settles. */
-  deferred: boolean;
-}
-
-interface Running {
-  gen: number;
-  controller: AbortController;
-  started: number;
-  /** deadlineAt is when this refresh is cut off (local clock, ms); the one live timer covers it. */
-  deadlineAt: number;
-  /** done: the refresh was counted (settled, timed out or cancelled); a later settle is ignored. */
-  done: boolean;
-  /** settled resolves when the refresh function's promise settles, or at the deadline. */
-  settled: Promise<void>;
-}
-
-/** Outcome is how one refresh ended, as {@link RefreshScheduler} counts it. */
-type Outcome = { ok: true; expiry: RefreshExpiry | undefined | void } | { ok: false; error: unknown };
 
 /**
  * createRefreshScheduler returns a {@link RefreshScheduler}: the
@@ -288,25 +268,8 @@ export function createRefreshScheduler(options: RefreshSchedulerOptions): Refres
     emit({ type: "refresh", id, outcome: "failure", failures: s.failures, latencyMs, retryAt, error });
   }
 
-  function checkId(method: string, id: unknown): asserts id is string {
-    if (typeof id !== "string") {
-      throw new TypeError(`RefreshScheduler.${method}: "id" must be a string`);
-    }
-  }
-
   function schedule(id: string, token: RefreshExpiry = {}): number {
-    checkId("schedule", id);
-    if (closed) {
-      throw new Error("RefreshScheduler.schedule: the scheduler is closed");
-    }
-    if (typeof token !== "object" || token === null) {
-      throw new TypeError('RefreshScheduler.schedule: "token" must be an object with expiresAt or expiresInSeconds, or absent');
-    }
-    for (const k of ["expiresInSeconds", "expiresAt", "receivedAt"] as const) {
-      if (token[k] !== undefined && !Number.isFinite(token[k])) {
-        throw new TypeError(`RefreshScheduler.schedule: "token.${k}" must be a finite number`);
-      }
-    }
+    checkScheduleArgs(id, token, closed);
     // A new session object: entries and a deferred run of the old one become stale; a running refresh of it is discarded when it ends.
     const s: Session = { gen: ++nextGen, dueAt: undefined, failures: 0, deferred: false };
     sessions.set(id, s);
