@@ -213,6 +213,7 @@ const commands = [
 describe("token source model", () => {
   afterAll(() => {
     // The CI budget: at least 10 000 random steps.
+    console.log(`token source model: ${steps} steps`);
     if (RUNS >= 300) expect(steps).toBeGreaterThanOrEqual(10_000);
   });
 
