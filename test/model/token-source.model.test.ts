@@ -169,7 +169,9 @@ const settleWith = (i: number, kind: "success" | "transient" | "retry-after" | "
     if (before.state === "active" && r.source.state === "session_expired") {
       // Invariant 1: only the refresh of the current pair may end the session, and only if the store has nothing newer.
       if (call.current?.accessToken !== before.token?.accessToken) r.violations.push("an older generation's failure ended the session");
-      const stored = await r.inner.load();
+      // "Known" is what the store held when the failure arrived; a pair another process saves
+      // afterwards is adopted when it is announced or read (invariant 1 covers that too: setToken/adoption → active).
+      const stored = before.stored;
       if (stored !== undefined && stored.receivedAt > (before.token?.receivedAt ?? -Infinity) && stored.accessToken !== before.token?.accessToken) {
         r.violations.push("session ended while the store held a newer pair");
       }
