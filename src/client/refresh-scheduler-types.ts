@@ -176,7 +176,7 @@ export interface Running {
   deadlineAt: number;
   /** done: the refresh was counted (settled, timed out or cancelled); a later settle is ignored. */
   done: boolean;
-  /** settled resolves when the refresh function's promise settles, or at the deadline. */
+  /** settled resolves when the refresh function's promise settles (and its outcome was counted). */
   settled: Promise<void>;
 }
 

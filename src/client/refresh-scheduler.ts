@@ -1,4 +1,5 @@
 import type { ClockTimer } from "../lib/clock.js";
+import { raceAbort } from "./abort-race.js";
 import { createMinHeap } from "./min-heap.js";
 import { checkId, checkScheduleArgs, normalizeSchedulerOptions, schedulerDueAt, schedulerJitterMs } from "./refresh-scheduler-options.js";
 import type {
@@ -184,13 +185,10 @@ export function createRefreshScheduler(options: RefreshSchedulerOptions): Refres
       started,
       deadlineAt: started + refreshTimeoutMs,
       done: false,
-      settled: Promise.race([
-        result.then(
-          (expiry) => finish(id, run, { ok: true, expiry }),
-          (error: unknown) => finish(id, run, { ok: false, error }),
-        ),
-        new Promise<void>((resolve) => controller.signal.addEventListener("abort", () => resolve(), { once: true })),
-      ]),
+      settled: result.then(
+        (expiry) => finish(id, run, { ok: true, expiry }),
+        (error: unknown) => finish(id, run, { ok: false, error }),
+      ),
     };
     running.set(id, run);
   }
@@ -320,7 +318,8 @@ export function createRefreshScheduler(options: RefreshSchedulerOptions): Refres
     },
     async close() {
       closed = true;
-      const settling = [...running.values()].map((r) => r.settled);
+      // Wait for each running refresh to settle, or only to be aborted if it ignores its signal.
+      const settling = [...running.values()].map((r) => raceAbort(r.settled, r.controller.signal).catch(() => {}));
       cancelAll();
       await Promise.all(settling);
     },
