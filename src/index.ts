@@ -11,12 +11,14 @@ export type {
   TokenSourceState,
   GetTokenOptions,
   RefreshFunction,
+  RefreshContext,
 } from "./client/token-source.js";
+export { sessionExpiredError, refreshConfigError, transientRefreshError } from "./client/refresh-errors.js";
 export { createAuthInterceptor } from "./client/auth-interceptor.js";
 export type { AuthInterceptorOptions } from "./client/auth-interceptor.js";
 export { skipAuthKey } from "./client/skip-auth.js";
 export { createTokenServiceRefresher, tokenPairToStoredToken } from "./client/token-service-refresher.js";
-export type { TokenServiceRefresherOptions } from "./client/token-service-refresher.js";
+export type { TokenServiceRefresherOptions, TokenServiceTarget } from "./client/token-service-refresher.js";
 export { backoffDelay, isUsable, normalizeRefreshPolicy, refreshPoint } from "./client/refresh-policy.js";
 export type { BackoffOptions, RefreshPolicy, RefreshPolicyOptions } from "./client/refresh-policy.js";
 export { fingerprint } from "./client/token-events.js";

@@ -191,9 +191,6 @@ export function startDemo(options: DemoOptions): Demo {
       initial,
       clock,
       random,
-      // Short demo tokens: refresh with a quarter of the lifetime left (5 s of 20 s), never serve one within its last tenth.
-      minMarginMs: Math.min(30_000, Math.floor(lifetimeMs / 4)),
-      expiryMarginMs: Math.min(10_000, Math.floor(lifetimeMs / 10)),
       onEvent: (e: TokenSourceEvent) => {
         if (e.type === "refresh" && (e.outcome === "success" || e.outcome === "adopted")) {
           refreshes[e.cause === "proactive" || e.cause === "reactive" ? e.cause : e.cause === "initial" ? "blocking" : "other"]++;

@@ -1,15 +1,24 @@
 import type { StoredToken } from "./token-store.js";
 
 /**
- * RefreshPolicy holds the timing rules of DESIGN §5, in milliseconds. Build
- * one with {@link normalizeRefreshPolicy}; every function here is pure.
+ * RefreshPolicy holds the client timing rules (docs/DESIGN.md §5), in
+ * milliseconds. Build one with {@link normalizeRefreshPolicy}; every function
+ * here is pure.
+ *
+ * Every margin scales with the token's lifetime `L = expiresAt − receivedAt`,
+ * so a token of any lifetime from 2 s to days is refreshed about once per
+ * lifetime, never once per call:
+ * - refresh margin (time left at the refresh point): `max(f × L, min(minMarginMs, L / 4))`;
+ * - serving margin (a token this close to expiry is not sent): `min(expiryMarginMs, refresh margin / 2)`,
+ *   so the background refresh always has at least half of the refresh window before callers wait;
+ * - jitter span: `min(maxJitterMs, jitterRatio × L)`.
  */
 export interface RefreshPolicy {
   /** refreshFraction is the share of the lifetime left when a token stops being fresh (0.25: a 1 h token refreshes with 15 min left). */
   refreshFraction: number;
-  /** minMarginMs: the refresh point is never later than `expiresAt − minMarginMs`. */
+  /** minMarginMs: the refresh point is never later than `expiresAt − min(minMarginMs, lifetime / 4)`. */
   minMarginMs: number;
-  /** expiryMarginMs: a token is not served within this much of its expiry (the call needs time to arrive). */
+  /** expiryMarginMs: a token is not served within `min(expiryMarginMs, refresh margin / 2)` of its expiry (the call needs time to arrive). */
   expiryMarginMs: number;
   /** jitterRatio is the jitter span as a share of the lifetime. */
   jitterRatio: number;
@@ -25,13 +34,14 @@ export interface RefreshPolicyOptions {
    */
   refreshFraction?: number;
   /**
-   * minMarginMs clamps the refresh point to at least this long before expiry.
-   * @default 30 000 — short-lived tokens still refresh before they lapse.
+   * minMarginMs clamps the refresh point to at least this long before expiry — for a token
+   * shorter than 4 × this, to a quarter of its lifetime — whatever `refreshFraction` says.
+   * @default 30 000 — time for a refresh and a retry even with a small `refreshFraction`.
    */
   minMarginMs?: number;
   /**
    * expiryMarginMs is how close to expiry a token is still served; closer, callers wait for the refresh.
-   * Must be smaller than `minMarginMs`.
+   * It shrinks to half of the refresh margin for short tokens. Must be smaller than `minMarginMs`.
    * @default 10 000 — a call sent later could arrive after expiry.
    */
   expiryMarginMs?: number;
@@ -70,23 +80,37 @@ export function normalizeRefreshPolicy(options: RefreshPolicyOptions = {}, who =
   return p;
 }
 
+/** lifetimeOf returns the lifetime of `token` in ms (0 when it expired at receipt). */
+function lifetimeOf(token: StoredToken): number {
+  return Math.max(0, token.expiresAt - token.receivedAt);
+}
+
+/** refreshMargin returns how long before expiry a token of `lifetime` ms stops being fresh. */
+export function refreshMargin(lifetime: number, policy: RefreshPolicy): number {
+  return Math.max(policy.refreshFraction * lifetime, Math.min(policy.minMarginMs, lifetime / 4));
+}
+
+/** servingMargin returns how close to expiry a token of `lifetime` ms is still sent. */
+export function servingMargin(lifetime: number, policy: RefreshPolicy): number {
+  return Math.min(policy.expiryMarginMs, refreshMargin(lifetime, policy) / 2);
+}
+
 /**
  * refreshPoint returns when `token` stops being fresh (local clock, ms):
- * `receivedAt + (1 − f) × lifetime`, never later than `expiresAt − minMarginMs`,
- * moved earlier by `jitter` (a number in [0, 1)) times the jitter span,
- * never before `receivedAt`.
+ * `expiresAt − refreshMargin` (so `receivedAt + (1 − f) × lifetime` by
+ * default), moved earlier by `jitter` (a number in [0, 1)) times the jitter
+ * span, never before `receivedAt`.
  */
 export function refreshPoint(token: StoredToken, policy: RefreshPolicy, jitter: number): number {
-  const lifetime = Math.max(0, token.expiresAt - token.receivedAt);
-  const byFraction = token.receivedAt + (1 - policy.refreshFraction) * lifetime;
+  const lifetime = lifetimeOf(token);
   const span = Math.min(policy.maxJitterMs, policy.jitterRatio * lifetime);
-  const point = Math.min(byFraction, token.expiresAt - policy.minMarginMs) - jitter * span;
+  const point = token.expiresAt - refreshMargin(lifetime, policy) - jitter * span;
   return Math.max(token.receivedAt, Math.floor(point));
 }
 
-/** isUsable reports whether `token` may still be sent at `now`: before `expiresAt − expiryMarginMs`. */
+/** isUsable reports whether `token` may still be sent at `now`: before `expiresAt − servingMargin`. */
 export function isUsable(token: StoredToken | undefined, now: number, policy: RefreshPolicy): token is StoredToken {
-  return token !== undefined && token.accessToken !== "" && now < token.expiresAt - policy.expiryMarginMs;
+  return token !== undefined && token.accessToken !== "" && now < token.expiresAt - servingMargin(lifetimeOf(token), policy);
 }
 
 /** BackoffOptions configures {@link backoffDelay}. */

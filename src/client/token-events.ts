@@ -1,5 +1,6 @@
-import type { ConnectError } from "@connectrpc/connect";
-import type { AuthErrorReason } from "../../gen/tokenkit/v1/auth_error_pb.js";
+import { Code, type ConnectError } from "@connectrpc/connect";
+import { AuthErrorReason } from "../../gen/tokenkit/v1/auth_error_pb.js";
+import type { Logger } from "../lib/logger.js";
 
 /**
  * RefreshCause says why a refresh ran: `initial` (no usable token), `proactive` (a call found the
@@ -20,7 +21,12 @@ export type TokenSourceEvent =
   | { type: "refresh"; cause: RefreshCause; outcome: RefreshOutcome; latencyMs: number; fingerprint?: string; error?: ConnectError }
   | { type: "refresh_retry"; attempt: number; delayMs: number; error: ConnectError }
   | { type: "persist_failed"; attempt: number; error: unknown }
+  /** session_expired: the session is over (state `session_expired`); a new login is needed. Fires once. */
   | { type: "session_expired"; reason: AuthErrorReason; error: ConnectError }
+  /** refresh_failed: the refresh function reported a configuration error (state `failed`). Fires once. */
+  | { type: "refresh_failed"; error: ConnectError }
+  /** signed_out: `signOut()` here (`remote: false`) or in another tab or process sharing the store (`remote: true`). */
+  | { type: "signed_out"; remote: boolean }
   /** visibility: the page was hidden (the `autoRefresh` timer is suspended) or shown again (freshness is checked once). */
   | { type: "visibility"; visible: boolean }
   /** wake: the `autoRefresh` timer fired `lateMs` late — the machine slept or the page was frozen; freshness is checked once. */
@@ -37,4 +43,39 @@ export function fingerprint(token: string): string {
     h = Math.imul(h, 0x01000193);
   }
   return (h >>> 0).toString(16).padStart(8, "0");
+}
+
+/** logTokenEvent writes `event` to `logger` as one line of text, never token text. */
+export function logTokenEvent(logger: Logger | undefined, event: TokenSourceEvent): void {
+  if (logger === undefined) {
+    return;
+  }
+  switch (event.type) {
+    case "refresh":
+      logger[event.outcome.endsWith("failure") ? "warn" : "debug"]?.(
+        `tokenkit: refresh ${event.cause} ${event.outcome} in ${event.latencyMs} ms${event.fingerprint ? ` (token ${event.fingerprint})` : ""}`,
+      );
+      break;
+    case "refresh_retry":
+      logger.warn?.(`tokenkit: refresh failed (${Code[event.error.code]}); retry ${event.attempt} in ${event.delayMs} ms`);
+      break;
+    case "persist_failed":
+      logger.warn?.(`tokenkit: saving the token failed (attempt ${event.attempt}); will retry`);
+      break;
+    case "session_expired":
+      logger.error?.(`tokenkit: session expired (${AuthErrorReason[event.reason]}); a new login is needed`);
+      break;
+    case "refresh_failed":
+      logger.error?.(`tokenkit: the refresh function cannot work as configured (${Code[event.error.code]}: ${event.error.rawMessage}); refreshing stopped`);
+      break;
+    case "signed_out":
+      logger.info?.(`tokenkit: signed out${event.remote ? " (by another tab or process sharing the store)" : ""}`);
+      break;
+    case "visibility":
+      logger.debug?.(`tokenkit: page ${event.visible ? "visible: checking freshness" : "hidden: refresh timer suspended"}`);
+      break;
+    case "wake":
+      logger.debug?.(`tokenkit: woke from sleep (timer ${event.lateMs} ms late): checking freshness`);
+      break;
+  }
 }

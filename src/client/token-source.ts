@@ -1,355 +1,136 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { AuthErrorReason } from "../../gen/tokenkit/v1/auth_error_pb.js";
-import { authError, authErrorReason } from "../auth-error.js";
-import { systemClock, type Clock, type ClockTimer } from "../lib/clock.js";
-import type { Logger } from "../lib/logger.js";
-import {
-  backoffDelay,
-  isUsable,
-  normalizeRefreshPolicy,
-  refreshPoint,
-  type BackoffOptions,
-  type RefreshPolicyOptions,
-} from "./refresh-policy.js";
-import { createFreshnessTimer, normalizeAutoRefresh, type AutoRefreshOptions, type FreshnessTimer } from "./freshness-timer.js";
-import { fingerprint, type RefreshCause, type TokenSourceEvent } from "./token-events.js";
-import type { StoredToken, TokenStore } from "./token-store.js";
+import { raceAbort } from "./abort-race.js";
+import { createFreshnessTimer, type FreshnessTimer } from "./freshness-timer.js";
+import { isUsable } from "./refresh-policy.js";
+import { createRefreshRetry } from "./refresh-retry.js";
+import { createRefreshFlight } from "./refresh-flight.js";
+import { isNewerPair, readStore } from "./store-adoption.js";
+import { revokeAtServer } from "./token-revocation.js";
+import type { GetTokenOptions, TokenSource } from "./token-source-types.js";
+import { fingerprint, logTokenEvent, type RefreshCause, type TokenSourceEvent } from "./token-events.js";
+import { createTokenPersister } from "./token-persister.js";
+import { normalizeSourceOptions, type TokenSourceOptions } from "./token-source-options.js";
+import { closedError, createSourceCore, signedOutError, type TokenSourceState } from "./token-source-state.js";
+import type { StoredToken } from "./token-store.js";
+
+export type { RefreshContext, RefreshFunction } from "./refresh-function.js";
+export type { GetTokenOptions, TokenSource } from "./token-source-types.js";
+export type { TokenSourceOptions } from "./token-source-options.js";
+export type { TokenSourceState } from "./token-source-state.js";
+export { isSessionExpired, isTerminalRefreshError } from "./refresh-errors.js";
 
 /**
- * RefreshFunction obtains a new pair. It receives the current token (the
- * newest known, possibly adopted from the store) and a signal owned by the
- * token source — never by a caller — that aborts on the refresh timeout or
- * `close()`. It must measure `receivedAt`/`expiresAt` on the local clock.
- */
-export type RefreshFunction = (
-  current: StoredToken | undefined,
-  context: { signal: AbortSignal; cause: RefreshCause },
-) => Promise<StoredToken>;
-
-/** TokenSourceState is the lifecycle of a token source. */
-export type TokenSourceState = "active" | "session_expired" | "closed";
-
-/** GetTokenOptions are the per-call options of {@link TokenSource.getToken}. */
-export interface GetTokenOptions {
-  /** signal aborts this caller's wait only; a shared refresh goes on for the others. */
-  signal?: AbortSignal;
-  /** forceRefresh asks for a new token (after the server rejected one). Rate-limited. */
-  forceRefresh?: boolean;
-  /** failedToken is the access token the server rejected; if it is no longer current, the newer token is returned without refreshing. */
-  failedToken?: string;
-}
-
-/**
- * TokenSource hands out access tokens and keeps them fresh. It is safe for
- * any number of concurrent callers; callers must not modify what it returns.
- */
-export interface TokenSource {
-  /** getToken resolves to a usable access token, refreshing only when needed (single-flight). */
-  getToken(options?: GetTokenOptions): Promise<string>;
-  /** peekToken returns the current access token if it can be sent right now without waiting, starting a background refresh if it is past its refresh point; else undefined. */
-  peekToken(): string | undefined;
-  /** current returns the current token state (a copy), if any. */
-  current(): StoredToken | undefined;
-  /** setToken installs a new pair (a new login) and leaves the session-expired state. */
-  setToken(token: StoredToken): Promise<void>;
-  /** state is the lifecycle state. */
-  readonly state: TokenSourceState;
-  /** close aborts the in-flight refresh and stops every timer; later calls fail with `Canceled`. */
-  close(): void;
-}
-
-/** TokenSourceOptions configures {@link createTokenSource}. */
-export interface TokenSourceOptions extends RefreshPolicyOptions {
-  /** refresh obtains a new pair, e.g. `createTokenServiceRefresher(transport)`. Required. */
-  refresh: RefreshFunction;
-  /** initial is the pair to start from; without it the store is read on first use. @default none */
-  initial?: StoredToken;
-  /**
-   * store persists every new pair and is re-read before each refresh; a store with `lock`
-   * makes "re-read → refresh if still needed → write" exclusive across processes (or tabs:
-   * `createCrossTabTokenStore`), and one with `subscribe` lets the source adopt a pair another
-   * process or tab saved as soon as it is announced (also ending a session-expired state: a new
-   * login there). A `save(undefined)` elsewhere is not adopted.
-   * @default none — the token lives in this source only
-   */
-  store?: TokenStore;
-  /**
-   * autoRefresh refreshes at the refresh point even when no call asks for a token, so an idle
-   * page still holds a fresh token (and, with a cross-tab store, hands it to the other tabs).
-   * The timer is suspended while the page is hidden and checks freshness once when the page is
-   * visible again or the machine wakes from sleep; see {@link AutoRefreshOptions}. With a `store`
-   * and no `initial`, the store is read at once.
-   * @default false — refreshes happen only when a call needs a token (lazily, in the background past the refresh point)
-   */
-  autoRefresh?: boolean | AutoRefreshOptions;
-  /**
-   * refreshTimeoutMs bounds each shared refresh. It belongs to the refresh, not to a caller, so a caller's short deadline never kills it.
-   * @default 30 000
-   */
-  refreshTimeoutMs?: number;
-  /** backoff shapes retries after transient refresh failures. @default { initialMs: 1000, maxMs: 60 000 } */
-  backoff?: BackoffOptions;
-  /**
-   * minForcedRefreshIntervalMs rate-limits forced (reactive) refreshes, so a server that rejects every token cannot cause a refresh storm.
-   * @default 10 000
-   */
-  minForcedRefreshIntervalMs?: number;
-  /** clock supplies time and timers. @default systemClock */
-  clock?: Clock;
-  /** random returns numbers in [0, 1) for jitter. @default Math.random */
-  random?: () => number;
-  /** onEvent observes refreshes, retries, persist failures and session expiry. @default none */
-  onEvent?: (event: TokenSourceEvent) => void;
-  /** logger receives the same events as text (console or pino); never token text. @default none */
-  logger?: Logger;
-}
-
-const TERMINAL_REASONS = new Set([
-  AuthErrorReason.REFRESH_TOKEN_REUSED,
-  AuthErrorReason.SESSION_EXPIRED,
-  AuthErrorReason.TOKEN_REVOKED,
-  AuthErrorReason.TOKEN_INVALID,
-  AuthErrorReason.TOKEN_MALFORMED,
-  AuthErrorReason.TOKEN_MISSING,
-]);
-
-/** isTerminalRefreshError reports whether a refresh failure means the session is over (a new login is needed). */
-export function isTerminalRefreshError(err: ConnectError): boolean {
-  const reason = authErrorReason(err);
-  if (reason !== undefined) {
-    return TERMINAL_REASONS.has(reason);
-  }
-  return err.code === Code.Unauthenticated || err.code === Code.PermissionDenied;
-}
-
-/** isSessionExpired reports whether `err` is a token source's terminal session-expired error. */
-export function isSessionExpired(err: unknown): boolean {
-  return err instanceof ConnectError && err.code === Code.Unauthenticated && TERMINAL_REASONS.has(authErrorReason(err) ?? 0);
-}
-
-function waitFor<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) {
-    return promise;
-  }
-  if (signal.aborted) {
-    return Promise.reject(ConnectError.from(signal.reason, Code.Canceled));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(ConnectError.from(signal.reason, Code.Canceled));
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
-/**
- * createTokenSource returns a {@link TokenSource} implementing DESIGN §5: a
- * fresh token is returned at once; past its refresh point it is still
- * returned at once while one background refresh runs; callers wait only when
- * no usable token exists. All callers share one in-flight refresh, which is
- * detached from any caller's signal and has its own timeout. Transient
- * failures keep the still-usable token and retry with capped exponential
- * backoff; terminal ones (reuse, expiry, revocation) end the session once,
- * with one `session_expired` event and no refresh loop.
+ * createTokenSource returns a {@link TokenSource} (see its contract) built from small parts: the
+ * freshness policy (`refresh-policy`), the state and its transitions (`token-source-state`), the
+ * retry backoff (`refresh-retry`), the newest-wins persister (`token-persister`) and store adoption
+ * (`store-adoption`). Refresh failures follow the {@link RefreshFunction} contract: transient ones
+ * keep serving the still-usable token and retry with capped backoff; a session over or a
+ * configuration error ends refreshing once, with one event and no loop.
+ *
+ * @example
+ * const source = createTokenSource({
+ *   refreshToken: process.env.TOKENKIT_REFRESH_TOKEN,
+ *   refresh: createTokenServiceRefresher({ baseUrl: "http://127.0.0.1:8080" }),
+ *   store: createFileTokenStore({ path: ".tokenkit-session.json" }),
+ * });
  */
 export function createTokenSource(options: TokenSourceOptions): TokenSource {
-  if (typeof options?.refresh !== "function") {
-    throw new TypeError('createTokenSource: option "refresh" must be a function');
-  }
-  const policy = normalizeRefreshPolicy(options);
-  const refreshTimeoutMs = options.refreshTimeoutMs ?? 30_000;
-  if (!Number.isFinite(refreshTimeoutMs) || refreshTimeoutMs <= 0) {
-    throw new TypeError('createTokenSource: option "refreshTimeoutMs" must be a positive number');
-  }
-  const minForcedMs = options.minForcedRefreshIntervalMs ?? 10_000;
-  if (!Number.isFinite(minForcedMs) || minForcedMs < 0) {
-    throw new TypeError('createTokenSource: option "minForcedRefreshIntervalMs" must be a non-negative number');
-  }
-  const autoRefresh = normalizeAutoRefresh(options.autoRefresh, "createTokenSource");
-  const backoff = options.backoff ?? {};
-  const { store, onEvent, logger } = options;
-  const clock = options.clock ?? systemClock;
-  const random = options.random ?? Math.random;
-
-  let token: StoredToken | undefined = options.initial === undefined ? undefined : { ...options.initial };
-  let generation = 0;
-  let point = token === undefined ? 0 : refreshPoint(token, policy, random());
-  let state: TokenSourceState = "active";
-  let terminal: ConnectError | undefined;
-  let loaded = token !== undefined || store === undefined;
+  const settings = normalizeSourceOptions(options);
+  const { store, policy, clock, random } = settings;
+  const core = createSourceCore(policy, random);
+  const retry = createRefreshRetry(clock, random, settings.backoff);
+  const persister = createTokenPersister(store, {
+    clock,
+    random,
+    backoff: settings.backoff,
+    onFailed: (attempt, error) => emit({ type: "persist_failed", attempt, error }),
+  });
   let loading: Promise<void> | undefined;
-  let inflight: Promise<StoredToken> | undefined;
-  let inflightAbort: AbortController | undefined;
-  let attempt = 0;
-  let retryTimer: ClockTimer | undefined;
-  let retryAt = 0;
-  let lastError: ConnectError | undefined;
+  let loaded = store === undefined || settings.seedWins;
   let lastForcedAt = -Infinity;
-  let persistPending: StoredToken | undefined;
-  let persistAttempt = 0;
-  let persistTimer: ClockTimer | undefined;
   let freshness: FreshnessTimer | undefined;
+  const flights = createRefreshFlight({ settings, core, retry, persister, emit, install, adopt, end, signedOutElsewhere });
+  if (loaded && settings.seed !== undefined) {
+    core.install(settings.seed);
+  }
 
   function emit(event: TokenSourceEvent): void {
     try {
-      onEvent?.(event);
+      settings.onEvent?.(event);
     } catch {
       // An observer's failure must not break token delivery.
     }
-    switch (event.type) {
-      case "refresh":
-        logger?.[event.outcome.endsWith("failure") ? "warn" : "debug"]?.(
-          `tokenkit: refresh ${event.cause} ${event.outcome} in ${event.latencyMs} ms${event.fingerprint ? ` (token ${event.fingerprint})` : ""}`,
-        );
-        break;
-      case "refresh_retry":
-        logger?.warn?.(`tokenkit: refresh failed (${Code[event.error.code]}); retry ${event.attempt} in ${event.delayMs} ms`);
-        break;
-      case "persist_failed":
-        logger?.warn?.(`tokenkit: saving the token failed (attempt ${event.attempt}); will retry`);
-        break;
-      case "session_expired":
-        logger?.error?.(`tokenkit: session expired (${AuthErrorReason[event.reason]}); a new login is needed`);
-        break;
-      case "visibility":
-        logger?.debug?.(`tokenkit: page ${event.visible ? "visible: checking freshness" : "hidden: refresh timer suspended"}`);
-        break;
-      case "wake":
-        logger?.debug?.(`tokenkit: woke from sleep (timer ${event.lateMs} ms late): checking freshness`);
-        break;
-    }
+    logTokenEvent(settings.logger, event);
   }
 
-  function install(next: StoredToken): void {
-    token = { ...next };
-    generation++;
-    point = refreshPoint(token, policy, random());
+  /** install makes `token` current and forgets failures: every path to a new pair goes through here. */
+  function install(token: StoredToken): void {
+    core.install(token);
+    retry.reset();
     freshness?.rearm();
+  }
+
+  /** end leaves `active` (stopping retries and the freshness timer); the event tells why. */
+  function end(state: "session_expired" | "failed" | "signed_out", error: ConnectError, event: TokenSourceEvent): ConnectError {
+    core.end(state, error);
+    retry.reset();
+    freshness?.rearm();
+    flights.abort(error);
+    emit(event);
+    return error;
   }
 
   function ensureLoaded(): Promise<void> {
     if (loaded) {
       return Promise.resolve();
     }
-    loading ??= store!
-      .load()
-      .then(
-        (stored) => {
-          if (stored !== undefined && token === undefined) {
-            install(stored);
-          }
-        },
-        (err: unknown) => logger?.warn?.("tokenkit: loading the stored token failed", err),
-      )
-      .finally(() => {
-        loaded = true;
-      });
+    loading ??= readStore(store!).then((read) => {
+      loaded = true;
+      if (!read.ok) {
+        settings.logger?.warn?.("tokenkit: loading the stored token failed", read.error);
+      }
+      if (core.token !== undefined || core.state !== "active") {
+        return; // a pair arrived meanwhile (setToken, a notification)
+      }
+      if (read.ok && read.token !== undefined) {
+        persister.markHeld();
+        install(read.token);
+      } else if (settings.seed !== undefined) {
+        install(settings.seed);
+      }
+    });
     return loading;
   }
 
-  function persist(next: StoredToken): Promise<void> {
-    if (store === undefined) {
-      return Promise.resolve();
-    }
-    return store.save(next).then(
-      () => {
-        if (persistPending === next) {
-          persistPending = undefined;
-        }
-        persistAttempt = 0;
-      },
-      (error: unknown) => {
-        persistPending = next;
-        persistAttempt++;
-        emit({ type: "persist_failed", attempt: persistAttempt, error });
-        if (persistTimer === undefined && state === "active") {
-          persistTimer = clock.setTimeout(() => {
-            persistTimer = undefined;
-            if (persistPending !== undefined && state === "active") {
-              void persist(persistPending);
-            }
-          }, backoffDelay(persistAttempt, random(), backoff));
-        }
-      },
-    );
-  }
-
-  function expire(err: ConnectError): ConnectError {
-    const reason = authErrorReason(err) ?? AuthErrorReason.SESSION_EXPIRED;
-    terminal = authError(reason, `session expired: ${err.rawMessage}`);
-    state = "session_expired";
-    clearRetry();
-    freshness?.rearm();
-    emit({ type: "session_expired", reason, error: terminal });
-    return terminal;
-  }
-
-  function clearRetry(): void {
-    if (retryTimer !== undefined) {
-      clock.clearTimeout(retryTimer);
-      retryTimer = undefined;
-    }
-  }
-
-  function scheduleRetry(err: ConnectError): void {
-    attempt++;
-    const delayMs = backoffDelay(attempt, random(), backoff);
-    retryAt = clock.now() + delayMs;
-    emit({ type: "refresh_retry", attempt, delayMs, error: err });
-    clearRetry();
-    retryTimer = clock.setTimeout(() => {
-      retryTimer = undefined;
-      if (state === "active" && inflight === undefined) {
-        refresh("proactive").catch(() => {});
-      }
-    }, delayMs);
-  }
-
-  /** Adopts a pair another process (or tab) saved, if it is newer than ours. */
-  async function adoptFromStore(): Promise<boolean> {
-    if (store === undefined) {
-      return false;
-    }
-    const stored = await store.load().catch(() => undefined);
-    if (stored !== undefined && stored.accessToken !== token?.accessToken && stored.receivedAt >= (token?.receivedAt ?? -Infinity)) {
-      install(stored);
-      return true;
-    }
-    return false;
-  }
-
-  /** Adopts a pair that another process or tab announced through `store.subscribe`, if it is newer than ours. */
-  function adoptNotified(stored: StoredToken | undefined): void {
-    if (stored === undefined || state === "closed") {
-      return;
-    }
-    if (stored.accessToken === token?.accessToken || stored.receivedAt < (token?.receivedAt ?? -Infinity)) {
-      return;
-    }
-    loaded = true;
+  /** adopt installs a pair another tab or process saved; a saved pair is also a new login, ending a terminal state. */
+  function adopt(stored: StoredToken, cause: RefreshCause): void {
     install(stored);
-    if (state === "session_expired") {
-      // A pair saved after our session ended is a new login elsewhere.
-      state = "active";
-      terminal = undefined;
-    }
-    attempt = 0;
-    lastError = undefined;
-    clearRetry();
-    emit({ type: "refresh", cause: "notified", outcome: "adopted", latencyMs: 0, fingerprint: fingerprint(stored.accessToken) });
+    persister.markHeld();
+    emit({ type: "refresh", cause, outcome: "adopted", latencyMs: 0, fingerprint: fingerprint(stored.accessToken) });
   }
 
-  /** The autoRefresh check: refresh once past the refresh point (or a due retry), else wait for the point. */
+  function signedOutElsewhere(): ConnectError {
+    return end("signed_out", signedOutError(), { type: "signed_out", remote: true });
+  }
+
+  /** onNotified handles a pair another tab or process announced through `store.subscribe`. */
+  function onNotified(stored: StoredToken | undefined): void {
+    if (core.state === "closed") {
+      return;
+    }
+    if (stored === undefined) {
+      if (core.state === "active" && core.token !== undefined) signedOutElsewhere();
+      return;
+    }
+    if (isNewerPair(stored, core.token)) {
+      loaded = true;
+      adopt(stored, "notified");
+    }
+  }
+
+  /** checkFreshness is the `autoRefresh` check: refresh once past the refresh point (or a due retry), else wait for the point. */
   function checkFreshness(): void {
-    if (state !== "active" || inflight !== undefined) {
+    if (core.state !== "active" || flights.busy) {
       return;
     }
     if (!loaded) {
@@ -357,157 +138,69 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       return;
     }
     const now = clock.now();
-    if (retryTimer !== undefined) {
-      if (now < retryAt) {
+    if (retry.pending) {
+      if (now < retry.retryAt) {
         return;
       }
-      // The backoff timer was throttled or frozen with the page: retry now.
-      clearRetry();
+      retry.disarm(); // the backoff timer was throttled or frozen with the page: retry now
     }
-    if (token !== undefined && now >= point) {
-      refresh("scheduled").catch(() => {});
+    if (core.token !== undefined && now >= core.point) {
+      flights.start("scheduled").catch(() => {});
     } else {
       freshness?.rearm();
     }
   }
 
-  function refresh(cause: RefreshCause, force = false): Promise<StoredToken> {
-    if (inflight !== undefined) {
-      return inflight;
-    }
-    // The generation this refresh may replace; adopting from the store inside it moves it forward.
-    let baseGen = generation;
-    const started = clock.now();
-    const controller = new AbortController();
-    const timeout = clock.setTimeout(
-      () => controller.abort(new ConnectError(`token refresh timed out after ${refreshTimeoutMs} ms`, Code.DeadlineExceeded)),
-      refreshTimeoutMs,
-    );
-    inflightAbort = controller;
-
-    const startGen = generation;
-    const attemptOnce = async (): Promise<{ next: StoredToken; adopted: boolean }> => {
-      // A newer pair may have arrived while this refresh waited for the lock: read from the
-      // store now, or announced through `store.subscribe` (then the store holds nothing newer).
-      if ((await adoptFromStore()) || generation !== startGen) {
-        baseGen = generation;
-        const adopted = token!;
-        // A forced refresh wanted a token other than ours, and adoption gave one; otherwise refresh only if the adopted token is stale too.
-        const stillNeeded = !force && (clock.now() >= point || !isUsable(adopted, clock.now(), policy));
-        if (!stillNeeded) {
-          return { next: adopted, adopted: true };
-        }
-      }
-      const next = await options.refresh(token, { signal: controller.signal, cause });
-      if (controller.signal.aborted) {
-        throw ConnectError.from(controller.signal.reason, Code.DeadlineExceeded);
-      }
-      await persist(next);
-      return { next, adopted: false };
-    };
-
-    const run = async (): Promise<StoredToken> => {
-      try {
-        const { next, adopted } = store?.lock ? await store.lock(attemptOnce, { signal: controller.signal }) : await attemptOnce();
-        if (state !== "active") {
-          throw terminal ?? new ConnectError("token source is closed", Code.Canceled);
-        }
-        if (!adopted && generation === baseGen) {
-          install(next);
-        } else if (!adopted && token?.accessToken !== next.accessToken) {
-          // A newer token arrived (setToken or adoption) while this refresh ran: keep the newer one.
-          logger?.debug?.("tokenkit: a refresh for an older token generation finished late; ignored");
-        }
-        attempt = 0;
-        lastError = undefined;
-        clearRetry();
-        emit({ type: "refresh", cause, outcome: adopted ? "adopted" : "success", latencyMs: clock.now() - started, fingerprint: fingerprint(token!.accessToken) });
-        return token!;
-      } catch (e) {
-        const err = ConnectError.from(e, Code.Unavailable);
-        if (state !== "active") {
-          throw state === "closed" ? new ConnectError("token source is closed", Code.Canceled) : terminal!;
-        }
-        if (isTerminalRefreshError(err)) {
-          // Another process may have rotated the pair we just spent: adopt it instead of ending the session.
-          if (await adoptFromStore()) {
-            emit({ type: "refresh", cause, outcome: "adopted", latencyMs: clock.now() - started, fingerprint: fingerprint(token!.accessToken) });
-            return token!;
-          }
-          emit({ type: "refresh", cause, outcome: "terminal_failure", latencyMs: clock.now() - started, error: err });
-          throw expire(err);
-        }
-        lastError = err;
-        emit({ type: "refresh", cause, outcome: "transient_failure", latencyMs: clock.now() - started, error: err });
-        scheduleRetry(err);
-        throw err;
-      } finally {
-        clock.clearTimeout(timeout);
-        inflight = undefined;
-        inflightAbort = undefined;
-      }
-    };
-    inflight = run();
-    inflight.catch(() => {});
-    return inflight;
-  }
-
-  function closedError(): ConnectError {
-    return new ConnectError("token source is closed", Code.Canceled);
-  }
-
-  /** The synchronous fast path: a usable token, with a background refresh past the refresh point. */
+  /** peekToken is the synchronous fast path: a usable token, with a background refresh past the refresh point. */
   function peekToken(): string | undefined {
-    if (state !== "active" || !loaded) {
+    if (core.state !== "active" || !loaded) {
       return undefined;
     }
     const now = clock.now();
+    const token = core.token;
     if (!isUsable(token, now, policy)) {
       return undefined;
     }
-    if (now >= point && inflight === undefined && retryTimer === undefined) {
-      refresh("proactive").catch(() => {});
+    if (now >= core.point && !flights.busy && !retry.pending) {
+      flights.start("proactive").catch(() => {});
     }
     return token.accessToken;
   }
 
   async function slowGetToken(opts: GetTokenOptions): Promise<string> {
     await ensureLoaded();
-    if (state === "closed") {
-      throw closedError();
-    }
-    if (state === "session_expired") {
-      throw terminal!;
+    if (core.state !== "active") {
+      throw core.ended ?? closedError();
     }
     const now = clock.now();
+    const token = core.token;
     if (opts.forceRefresh) {
-      if (opts.failedToken !== undefined && token !== undefined && token.accessToken !== opts.failedToken && isUsable(token, now, policy)) {
+      if (opts.failedToken !== undefined && isUsable(token, now, policy) && token.accessToken !== opts.failedToken) {
         return token.accessToken;
       }
-      if (inflight === undefined && now - lastForcedAt < minForcedMs && isUsable(token, now, policy)) {
+      if (!flights.busy && now - lastForcedAt < settings.minForcedMs && isUsable(token, now, policy)) {
         return token.accessToken;
       }
-      if (inflight === undefined) {
+      if (!flights.busy) {
         lastForcedAt = now;
       }
-      return (await waitFor(refresh("reactive", true), opts.signal)).accessToken;
+      return (await raceCaller(flights.start("reactive", true), opts.signal)).accessToken;
     }
     const fast = peekToken();
     if (fast !== undefined) {
       return fast;
     }
-    if (inflight === undefined && lastError !== undefined && now < retryAt) {
-      // The token server is failing and our token is no longer usable: fail fast until the next retry.
-      throw lastError;
+    if (!flights.busy && retry.lastError !== undefined && now < retry.retryAt) {
+      throw retry.lastError; // the token server is failing and no usable token is left: fail fast until the retry
     }
-    return (await waitFor(refresh("initial"), opts.signal)).accessToken;
+    return (await raceCaller(flights.start("initial"), opts.signal)).accessToken;
   }
 
-  const unsubscribe = store?.subscribe?.(adoptNotified);
-  if (autoRefresh !== undefined) {
-    freshness = createFreshnessTimer(autoRefresh, {
+  const unsubscribe = store?.subscribe?.(onNotified);
+  if (settings.autoRefresh !== undefined) {
+    freshness = createFreshnessTimer(settings.autoRefresh, {
       clock,
-      dueAt: () => (state === "active" && token !== undefined ? point : undefined),
+      dueAt: () => (core.state === "active" && core.token !== undefined ? core.point : undefined),
       check: () => checkFreshness(),
       onWake: (lateMs) => emit({ type: "wake", lateMs }),
       onVisibility: (visible) => emit({ type: "visibility", visible }),
@@ -530,33 +223,48 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       return slowGetToken(opts);
     },
     peekToken,
-    current: () => (token === undefined ? undefined : { ...token }),
+    current: () => (core.token === undefined ? undefined : { ...core.token }),
     async setToken(next) {
-      if (state === "closed") {
+      if (core.state === "closed") {
         throw closedError();
       }
       loaded = true;
       install(next);
-      state = "active";
-      terminal = undefined;
-      attempt = 0;
-      lastError = undefined;
-      clearRetry();
-      await persist(token!);
+      await persister.save(core.token!);
+    },
+    async signOut() {
+      if (core.state === "closed") {
+        throw closedError();
+      }
+      const token = core.token;
+      end("signed_out", signedOutError(), { type: "signed_out", remote: false });
+      const cleared = persister.clear().then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e, Code.Unavailable),
+      );
+      const revoked = token === undefined ? undefined : revokeAtServer(settings.refresh.revoke, token, clock, settings.refreshTimeoutMs);
+      const problem = (await cleared) ?? (await revoked);
+      if (problem !== undefined) {
+        throw new ConnectError(`signed out locally, but ${problem.rawMessage}`, problem.code, undefined, undefined, problem);
+      }
     },
     get state() {
-      return state;
+      return core.state;
     },
     close() {
-      state = "closed";
-      clearRetry();
+      core.end("closed", closedError());
+      retry.reset();
+      persister.stop();
       freshness?.stop();
       unsubscribe?.();
-      if (persistTimer !== undefined) {
-        clock.clearTimeout(persistTimer);
-        persistTimer = undefined;
-      }
-      inflightAbort?.abort(closedError());
+      flights.abort(closedError());
     },
   };
+}
+
+/** raceCaller waits for a shared refresh on behalf of one caller, whose signal aborts only its own wait. */
+function raceCaller<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  return raceAbort(promise, signal).catch((e: unknown) => {
+    throw signal?.aborted && e === signal.reason ? ConnectError.from(e, Code.Canceled) : e;
+  });
 }

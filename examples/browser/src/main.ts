@@ -94,10 +94,6 @@ const source = createTokenSource({
   store,
   // Refresh at the refresh point even between calls, paused while the tab is hidden.
   autoRefresh: true,
-  // The demo server issues 10 s access tokens: margins of a few seconds. With real
-  // (minutes to hours) lifetimes keep the defaults (30 s / 10 s).
-  minMarginMs: 2000,
-  expiryMarginMs: 1000,
   onEvent: onTokenEvent,
 });
 
