@@ -139,12 +139,12 @@ describe.each([
   it("survives a token endpoint answering 503 for a while: the still-valid token is served, then refreshing resumes", async () => {
     const s = session(op, clock, api, await op.login("basic"));
     let failed = 0;
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 8; i++) {
       await clock.advance(5_000);
       await s.call().catch(() => failed++);
     }
-    // The outage starts just before the refresh point (30 s before expiry): every refresh fails while
-    // the token, still valid for half its life, keeps being served.
+    // The outage starts just before the refresh point (a quarter of the 60 s life before expiry):
+    // every refresh fails while the token, still valid, keeps being served.
     op.fault = { status: 503, retryAfter: "5" };
     const before = op.tokenRequests;
     for (let i = 0; i < 2; i++) {

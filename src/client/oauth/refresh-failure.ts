@@ -1,7 +1,6 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
 import * as oauth from "oauth4webapi";
-import { AuthErrorReason } from "../../../gen/tokenkit/v1/auth_error_pb.js";
-import { authError } from "../../auth-error.js";
+import { refreshConfigError, sessionExpiredError, transientRefreshError } from "../refresh-errors.js";
 
 /**
  * RefreshFailureKind is how a token source must treat a failed refresh:
@@ -13,23 +12,19 @@ export type RefreshFailureKind = "session" | "config" | "transient";
 
 /**
  * refreshFailure builds the one `ConnectError` of each kind that a
- * RefreshFunction throws: `Unauthenticated` + `SESSION_EXPIRED`,
- * `FailedPrecondition`, or `Unavailable` with `retry-after` (seconds) in the
- * error's metadata when the provider said when to come back. `cause` stays
- * off the wire; it must never hold token text.
+ * RefreshFunction throws, through the public helpers of the failure contract
+ * (`sessionExpiredError`, `refreshConfigError`, `transientRefreshError`).
+ * `cause` stays off the wire; it must never hold token text.
  */
 export function refreshFailure(kind: RefreshFailureKind, message: string, options: { retryAfterSeconds?: number; cause?: unknown } = {}): ConnectError {
-  if (kind === "session") {
-    const err = authError(AuthErrorReason.SESSION_EXPIRED, message);
-    err.cause = options.cause;
-    return err;
-  }
-  const code = kind === "config" ? Code.FailedPrecondition : Code.Unavailable;
-  const metadata = new Headers();
-  if (kind === "transient" && options.retryAfterSeconds !== undefined) {
-    metadata.set("retry-after", String(options.retryAfterSeconds));
-  }
-  return new ConnectError(message, code, metadata, undefined, options.cause);
+  const err =
+    kind === "session"
+      ? sessionExpiredError(message)
+      : kind === "config"
+        ? refreshConfigError(message)
+        : transientRefreshError(message, { retryAfterSeconds: options.retryAfterSeconds });
+  err.cause = options.cause;
+  return err;
 }
 
 /** CONFIG_ERRORS names, for each OAuth error code a token endpoint may answer, the client setting to check. */
