@@ -43,14 +43,18 @@ export function expiresInSeconds(expSeconds: number, nowMs: number): bigint {
  * createTokenMinter returns a {@link TokenMinter}. The refresh token expires
  * at `now + refresh TTL`, cut to the family's absolute end; the access token
  * at `now + access TTL`, cut to the refresh token's expiry, so an access token
- * never outlives its session.
+ * never outlives its session. Claims are whole seconds: `iat` is the current
+ * second (never in the future) and expiries count from the next one, so a
+ * token lives at least its TTL — a 2 s token is not cut to 1.2 s by rounding —
+ * and `expires_in_seconds` (whole seconds left) reports exactly the TTL.
  */
 export function createTokenMinter(options: TokenMinterOptions): TokenMinter {
   const { sign, issuer, refreshAudience, newId } = options;
   return async (family, nowMs) => {
     const now = Math.floor(nowMs / 1000);
-    const refreshExp = Math.min(now + family.refreshTtlSeconds, family.absoluteExpiresAt ?? Number.MAX_SAFE_INTEGER);
-    const accessExp = Math.min(now + family.accessTtlSeconds, refreshExp);
+    const from = Math.ceil(nowMs / 1000);
+    const refreshExp = Math.min(from + family.refreshTtlSeconds, family.absoluteExpiresAt ?? Number.MAX_SAFE_INTEGER);
+    const accessExp = Math.min(from + family.accessTtlSeconds, refreshExp);
     const access: Record<string, unknown> = {
       iss: issuer,
       sub: family.subject,

@@ -32,12 +32,13 @@ describe("a real token server, default client options: one refresh per token, ne
     const refreshes = f.refreshCalls();
     // Each pair is refreshed once, by the first call at or after its refresh point — with a quarter
     // of its lifetime left, less up to 5 % jitter: 0.70–0.75 of the lifetime, so the call at 0.7 or
-    // 0.8 of it. A lifetime the server shortened to whole seconds (its exp has one-second
-    // granularity) is counted by the pairs the client actually received.
+    // 0.8 of it. Every pair lives its whole TTL on the client: the server's whole-second claims
+    // never cut it short, and the client never goes past exp.
     const mean = lifetimes.reduce((a, b) => a + b, 0) / lifetimes.length;
     const [low, high] = [(30 * lifetimeMs) / (0.8 * mean + lifetimeMs / 10), (30 * lifetimeMs) / (0.7 * mean - lifetimeMs / 10)];
     console.log(`TTL ${ttl} s: ${refreshes} refresh RPCs for ${calls} calls over 30 lifetimes (mean client lifetime ${Math.round(mean)} ms, one refresh per pair: ${low.toFixed(1)}–${high.toFixed(1)})`);
     expect(failures).toBe(0);
+    expect(new Set(lifetimes)).toEqual(new Set([lifetimeMs]));
     expect(refreshes).toBeGreaterThanOrEqual(Math.floor(low) - 1);
     expect(refreshes).toBeLessThanOrEqual(Math.ceil(high) + 1);
     expect(refreshes).toBeLessThan(calls / 2);
