@@ -8,6 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { parseFlags } from "../../src/cli/flags.js";
+import { SERVE_FLAGS, serveOptions } from "../../src/cli/serve-command.js";
+import { usageMessage } from "../cli/usage-message.js";
 import { EventSchema, EventService } from "../../gen/tokenkit/v1/event_service_pb.js";
 import { TokenService } from "../../gen/tokenkit/v1/token_service_pb.js";
 import { envelope } from "../helpers/raw-rpc.js";
@@ -59,6 +62,18 @@ describe("concurrent watches per subject are capped", () => {
     }
     expect(again.error).toBeUndefined();
     for (const w of [...open, other, again]) w.close();
+  });
+
+  it("tokenkit serve --max-watches-per-subject (and TOKENKIT_MAX_WATCHES_PER_SUBJECT) sets it; bad values name the flag", () => {
+    const opts = (args: string[], env: Record<string, string> = {}) => serveOptions(parseFlags(SERVE_FLAGS, args, env), env);
+    expect(opts(["--max-watches-per-subject", "5"]).sessionServices).toEqual({ maxWatchesPerSubject: 5 });
+    expect(opts([], { TOKENKIT_MAX_WATCHES_PER_SUBJECT: "7" }).sessionServices).toEqual({ maxWatchesPerSubject: 7 });
+    expect(opts(["--max-watches-per-subject", "5", "--heartbeat-interval", "1m"]).sessionServices).toEqual({ maxWatchesPerSubject: 5, heartbeatIntervalSeconds: 60 });
+    expect(opts([]).sessionServices).toBeUndefined();
+    for (const bad of ["0", "-1", "1.5", "many", "100001"]) {
+      expect(usageMessage(() => opts(["--max-watches-per-subject", bad]))).toContain("--max-watches-per-subject");
+    }
+    expect(usageMessage(() => opts([], { TOKENKIT_MAX_WATCHES_PER_SUBJECT: "0" }))).toContain("TOKENKIT_MAX_WATCHES_PER_SUBJECT");
   });
 
   it("takes the limit from the server options", async () => {
