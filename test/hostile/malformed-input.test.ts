@@ -109,6 +109,31 @@ describe("malformed binary input is InvalidArgument on every protocol", () => {
   );
 });
 
+describe("malformed JSON input is InvalidArgument on every protocol", () => {
+  const JSON_TYPE: Record<RawProtocol, string> = {
+    connect: "application/json",
+    "connect-stream": "application/connect+json",
+    grpc: "application/grpc+json",
+    "grpc-web": "application/grpc-web+json",
+  };
+  const cases: (Case & { path: string })[] = [
+    ...CARRIERS.map((c) => ({ ...c, path: REFRESH })),
+    { protocol: "connect-stream", http: "1.1", path: WATCH },
+    { protocol: "connect-stream", http: "2", path: WATCH },
+  ];
+  it.each(cases)("$protocol over HTTP/$http to $path", async (c) => {
+    const wrongType = c.path === REFRESH ? '{"refreshToken": 42}' : '{"afterSequence": "soon"}';
+    for (const text of ['{"refreshToken": ', wrongType, "[]", "\u0000"]) {
+      const message = new TextEncoder().encode(text);
+      const body = c.protocol === "connect" ? message : envelope(message);
+      const headers = c.path === REFRESH ? undefined : bearer;
+      const res = await rawRpc({ baseUrl: server.url, http: c.http, path: c.path, contentType: JSON_TYPE[c.protocol], headers, body });
+      const r = outcome(c.protocol, res);
+      expect(r.code, `${text}: ${r.message}`).toBe("invalid_argument");
+    }
+  });
+});
+
 describe("compression flags the request did not declare are InvalidArgument", () => {
   const streams: Case[] = [...ENVELOPED, { protocol: "connect-stream", http: "1.1" }, { protocol: "connect-stream", http: "2" }];
 
