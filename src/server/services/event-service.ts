@@ -18,6 +18,13 @@ export const SCOPE_EVENTS_READ = "events:read";
 
 export { MAX_EVENT_ID_LENGTH, MAX_DATA_DEPTH } from "./event-validation.js";
 
+/**
+ * STREAM_CHUNK_BYTES bounds what `StreamEvents` holds before storing it: a
+ * chunk is stored once it reaches `maxBatchEvents` events or this many
+ * payload bytes, so one stream pins about 1 MiB, not 1 000 × 64 KiB.
+ */
+export const STREAM_CHUNK_BYTES = 1024 * 1024;
+
 /** EventServiceOptions configures {@link createEventService}. */
 export interface EventServiceOptions {
   /** store keeps the events. Required. */
@@ -104,7 +111,8 @@ function positiveInteger(name: string, value: unknown, fallback: number): number
  *   watcher could not receive: an `occur_time` outside 0001..9999 or with
  *   bad nanos, a NaN or ±Infinity in `data`, or `data` nested deeper than
  *   `MAX_DATA_DEPTH` (see `eventProblem`).
- * - `StreamEvents` stores what it receives in chunks of `maxBatchEvents`;
+ * - `StreamEvents` stores what it receives in chunks of `maxBatchEvents`
+ *   events or {@link STREAM_CHUNK_BYTES}, whichever comes first;
  *   an invalid message ends the stream with `InvalidArgument` naming the
  *   message index, after the chunks before it were stored (re-sending them
  *   is harmless: they come back as duplicates).
@@ -180,16 +188,20 @@ export function createEventService(options: EventServiceOptions): ServiceImpl<ty
       let duplicates = 0;
       let index = 0;
       let pending: EventInput[] = [];
+      let pendingBytes = 0;
       const flush = async () => {
         const r = await append(sub, pending);
         pending = [];
+        pendingBytes = 0;
         accepted += r.accepted;
         duplicates += r.duplicates;
       };
       for await (const m of reqs) {
-        pending.push(toInput(m.event, `message ${index}`));
+        const input = toInput(m.event, `message ${index}`);
+        pending.push(input);
+        pendingBytes += input.payload.byteLength;
         index++;
-        if (pending.length >= maxBatchEvents) {
+        if (pending.length >= maxBatchEvents || pendingBytes >= STREAM_CHUNK_BYTES) {
           await flush();
         }
       }
