@@ -178,7 +178,10 @@ function enveloped(method: DescMethod, protocol: Protocol, res: UniversalServerR
  * with `invalid_argument` naming the problem, not `internal`. Every other
  * answer passes through untouched, byte for byte. The connect-es messages it
  * recognizes are pinned by tests, so a connect-es upgrade that changes them
- * fails loudly.
+ * fails loudly. It recognizes them by message, so an implementation that
+ * rethrows such an error of an upstream Connect client unchanged would be
+ * relabelled too: wrap upstream failures in an error of your own
+ * (`new ConnectError("upstream failed", Code.Unavailable, undefined, undefined, err)`).
  */
 export function relabelDecodeErrors(handler: UniversalHandler): UniversalHandler {
   const method = handler.method;
