@@ -36,6 +36,7 @@ export const SERVE_FLAGS: FlagSpecs = {
   "tls-key": { type: "string", valueName: "PATH", description: "PEM private key for --tls-cert" },
   "heartbeat-interval": { type: "string", valueName: "DUR", description: "Interval HeartbeatService tells clients to wait between heartbeats (1s-1h)", defaultText: "30s" },
   "drain-timeout": { type: "string", valueName: "DUR", description: "How long in-flight calls may run on shutdown", defaultText: "10s" },
+  "max-watches-per-subject": { type: "string", valueName: "N", description: "Most WatchEvents streams one subject may hold open on this instance (ResourceExhausted beyond)", defaultText: "32" },
   "cors-origin": {
     type: "string",
     multiple: true,
@@ -130,6 +131,13 @@ export function serveOptions(flags: ParsedFlags, env: Readonly<Record<string, st
       throw new UsageError(`${flags.label("heartbeat-interval")} must be between 1s and 1h`);
     }
     options.sessionServices = { heartbeatIntervalSeconds: heartbeat };
+  }
+  const watches = flags.string("max-watches-per-subject");
+  if (watches !== undefined) {
+    if (!/^[0-9]{1,6}$/.test(watches) || Number(watches) < 1 || Number(watches) > 100_000) {
+      throw new UsageError(`${flags.label("max-watches-per-subject")} must be a whole number from 1 to 100000 (got "${watches}")`);
+    }
+    options.sessionServices = { ...options.sessionServices, maxWatchesPerSubject: Number(watches) };
   }
   // --cors-origin repeats and also takes comma-separated lists.
   const corsOrigins = flags

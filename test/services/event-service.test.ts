@@ -5,7 +5,9 @@ import type { EventService, WatchEventsRequest } from "../../gen/tokenkit/v1/eve
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { WatchEventsRequestSchema } from "../../gen/tokenkit/v1/event_service_pb.js";
 import { authErrorReason } from "../../src/auth-error.js";
-import { createEventService } from "../../src/server/services/event-service.js";
+import { toBinary } from "@bufbuild/protobuf";
+import { EventSchema } from "../../gen/tokenkit/v1/event_service_pb.js";
+import { createEventService, STREAM_CHUNK_BYTES } from "../../src/server/services/event-service.js";
 import { createMemoryEventStore } from "../../src/server/store/memory-event-store.js";
 import { expectConnectError } from "../helpers/expect-error.js";
 import { until } from "../helpers/manual-clock.js";
@@ -188,6 +190,23 @@ describe("EventService", () => {
     expect(await events.streamEvents(send(["e", "f", "g"]))).toMatchObject({ acceptedCount: 1, duplicateCount: 2 });
   });
 
+  it("stores a client stream in chunks bounded by bytes too, so a stream of large events never piles up", async () => {
+    s = await startSessionServer();
+    const events = s.events((await s.issue("alice", ALL_SCOPES)).accessToken);
+    const big = (id: string) => event(id, "t", { blob: "x".repeat(60_000) });
+    const perChunk = Math.ceil(STREAM_CHUNK_BYTES / toBinary(EventSchema, big("b00")).byteLength);
+    expect(perChunk).toBe(18); // 1 MiB of ~60 KB events
+    const ids = Array.from({ length: 2 * perChunk + 1 }, (_, i) => `b${String(i).padStart(2, "0")}`);
+    async function* send() {
+      for (const id of ids) yield { event: big(id) };
+      yield { event: event("") };
+    }
+    const bad = await expectConnectError(events.streamEvents(send()), Code.InvalidArgument);
+    expect(bad.message).toMatch(new RegExp(`message ${ids.length}: id is required`));
+    // Two full chunks were stored as the stream went (far fewer than maxBatchEvents = 1000 events).
+    expect(await stored("alice")).toEqual(ids.slice(0, 2 * perChunk));
+  });
+
   it("validates watch requests and its options", async () => {
     s = await startSessionServer();
     const events = s.events((await s.issue("alice", ALL_SCOPES)).accessToken);
@@ -203,6 +222,8 @@ describe("EventService", () => {
     expect(() => createEventService({ store, maxBatchEvents: 1.5 })).toThrow(/option "maxBatchEvents"/);
     expect(() => createEventService({ store, pollIntervalMs: -1 })).toThrow(/option "pollIntervalMs"/);
     expect(() => createEventService({ store, signal: {} as never })).toThrow(/option "signal"/);
+    expect(() => createEventService({ store, maxWatchPageBytes: 0 })).toThrow(/option "maxWatchPageBytes"/);
+    expect(() => createEventService({ store, maxWatchesPerSubject: 2.5 })).toThrow(/option "maxWatchesPerSubject"/);
     expect(ADMIN.length).toBeGreaterThan(16);
   });
 });

@@ -73,6 +73,22 @@ export function describeEventStoreContract(name: string, open: () => Promise<Ope
       expect((await all("alice", 0, 1000, [])).length).toBe(5);
     });
 
+    it("bounds a page by payload bytes: it ends with the event that reaches maxBytes, and always holds one", async () => {
+      const kb = (id: string, type = "t") => ev(id, type, new Uint8Array(1000).fill(id.charCodeAt(0)));
+      await s.append("alice", [kb("1"), kb("2", "y"), kb("3"), kb("4"), kb("5")], T0);
+      const page = (afterSequence: number, maxBytes: number, limit = 1000, types?: string[]) =>
+        s.list({ subject: "alice", afterSequence, limit, maxBytes, types }).then((r) => r.map((e) => e.sequence));
+      expect(await page(0, 2500)).toEqual([1, 2, 3]);
+      expect(await page(0, 2000)).toEqual([1, 2]);
+      expect(await page(0, 1)).toEqual([1]);
+      expect(await page(3, 1)).toEqual([4]);
+      expect(await page(0, 100_000)).toEqual([1, 2, 3, 4, 5]);
+      expect(await page(0, 100_000, 2)).toEqual([1, 2]);
+      expect(await page(0, 1500, 1000, ["t"])).toEqual([1, 3]);
+      expect(await page(5, 1)).toEqual([]);
+      expect((await s.list({ subject: "alice", afterSequence: 1, limit: 1, maxBytes: 1 }))[0]!.payload).toEqual(new Uint8Array(1000).fill(50));
+    });
+
     it("gives concurrent appends gap-free, distinct sequences and stores each id once", async () => {
       const results = await Promise.all(
         Array.from({ length: 20 }, (_, i) => s.append("alice", [ev(`e${i}`), ev(`e${(i + 1) % 20}`)], T0 + i)),

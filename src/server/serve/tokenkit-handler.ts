@@ -5,6 +5,7 @@ import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ServerReflectionV1 } from "../../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import type { JSONWebKeySet } from "../keys/key-ring.js";
+import { relabelDecodeErrors } from "./decode-errors.js";
 import type { DualProtocolRequestHandler } from "./dual-protocol-listener.js";
 import { createHealthService } from "./health-service.js";
 import { createJwksHandler, JWKS_PATH } from "./jwks-handler.js";
@@ -40,6 +41,9 @@ export interface TokenkitHandlerOptions {
  * HTTP/2) serving `services` over Connect, gRPC and gRPC-Web, plus
  * `grpc.health.v1.Health/Check`, gRPC server reflection v1 and v1alpha over
  * every served service (and themselves), and the JWKS. Any other path is 404.
+ * A request that cannot be decoded (malformed binary, nesting past the
+ * Protobuf recursion limit, an undeclared or broken compression) is
+ * `InvalidArgument` on every route and protocol, never `Internal`.
  */
 export function createTokenkitHandler(options: TokenkitHandlerOptions): DualProtocolRequestHandler {
   if (!Array.isArray(options?.services) || options.services.some((s) => s?.kind !== "service")) {
@@ -70,6 +74,8 @@ export function createTokenkitHandler(options: TokenkitHandlerOptions): DualProt
       router.service(Health, createHealthService({ services: names, serving: options.serving }));
       router.service(ServerReflectionV1, createReflectionServiceV1({ services: served }));
       router.service(ServerReflectionV1alpha, createReflectionServiceV1alpha({ services: served }));
+      // Undecodable requests are the caller's mistake on every route: see relabelDecodeErrors.
+      router.handlers.splice(0, router.handlers.length, ...router.handlers.map(relabelDecodeErrors));
     },
     fallback(req, res) {
       const path = (req.url ?? "").split("?", 1)[0];

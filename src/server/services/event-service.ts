@@ -1,11 +1,12 @@
-import { toBinary, fromBinary } from "@bufbuild/protobuf";
+import { toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { AuthErrorReason } from "../../../gen/tokenkit/v1/auth_error_pb.js";
 import { EventSchema, EventService, type Event } from "../../../gen/tokenkit/v1/event_service_pb.js";
-import { authError } from "../../auth-error.js";
 import { systemClock, type Clock } from "../../lib/clock.js";
+import type { Logger } from "../../lib/logger.js";
 import type { RevocationCache } from "../revocation-cache.js";
 import type { EventInput, EventStore } from "../store/event-store.js";
+import { eventProblem } from "./event-validation.js";
+import { createWatchHandler } from "./event-watch.js";
 import { sessionClaims } from "./session-claims.js";
 import { createSubjectSignal } from "./subject-signal.js";
 
@@ -15,14 +16,14 @@ export const SCOPE_EVENTS_WRITE = "events:write";
 /** SCOPE_EVENTS_READ is the scope `WatchEvents` requires. */
 export const SCOPE_EVENTS_READ = "events:read";
 
-/** MAX_EVENT_ID_LENGTH bounds `Event.id` and `Event.type` (characters). */
-export const MAX_EVENT_ID_LENGTH = 256;
+export { MAX_EVENT_ID_LENGTH, MAX_DATA_DEPTH } from "./event-validation.js";
 
-/** How many stored events a watch reads per store query. */
-const WATCH_PAGE = 256;
-
-/** How many types a watch may filter on. */
-const MAX_WATCH_TYPES = 100;
+/**
+ * STREAM_CHUNK_BYTES bounds what `StreamEvents` holds before storing it: a
+ * chunk is stored once it reaches `maxBatchEvents` events or this many
+ * payload bytes, so one stream pins about 1 MiB, not 1 000 × 64 KiB.
+ */
+export const STREAM_CHUNK_BYTES = 1024 * 1024;
 
 /** EventServiceOptions configures {@link createEventService}. */
 export interface EventServiceOptions {
@@ -48,6 +49,23 @@ export interface EventServiceOptions {
    */
   pollIntervalMs?: number;
   /**
+   * maxWatchPageBytes bounds the event payload bytes a watch reads from the
+   * store at once (besides at most 256 events), so a watcher that does not
+   * read holds about this much, however large its backlog. A page always
+   * holds one event, however large.
+   * @default 262144 — 256 KiB: four of the largest events (64 KiB each), hundreds of typical ones.
+   */
+  maxWatchPageBytes?: number;
+  /**
+   * maxWatchesPerSubject caps the `WatchEvents` streams one subject
+   * (principal, delegates included) may hold open on this server process;
+   * one more fails with `ResourceExhausted`. Together with
+   * `maxWatchPageBytes` it bounds what one principal's watches can pin.
+   * `tokenkit serve --max-watches-per-subject` sets it.
+   * @default 32 — room for many devices and tabs of one user, not for a flood.
+   */
+  maxWatchesPerSubject?: number;
+  /**
    * revocations ends the watches of revoked sessions (`TOKEN_REVOKED`) within
    * one poll interval. Without it a watch runs until its token expires.
    * @default none
@@ -61,6 +79,12 @@ export interface EventServiceOptions {
   signal?: AbortSignal;
   /** clock supplies the time for expiry and polling. @default systemClock */
   clock?: Clock;
+  /**
+   * logger hears about stored events a watch skips because no watcher could
+   * receive them (written before ingest validated them). Never given event content.
+   * @default none
+   */
+  logger?: Logger;
 }
 
 function positiveInteger(name: string, value: unknown, fallback: number): number {
@@ -80,11 +104,15 @@ function positiveInteger(name: string, value: unknown, fallback: number): number
  * scopes {@link SCOPE_EVENTS_WRITE} (ingest, stream) and
  * {@link SCOPE_EVENTS_READ} (watch).
  *
- * - `IngestEvents` is all or nothing: one invalid event (missing id or
- *   type, id or type over 256 characters, encoding over `maxEventBytes`)
- *   fails the batch with `InvalidArgument` naming its index, and nothing
- *   of it is stored.
- * - `StreamEvents` stores what it receives in chunks of `maxBatchEvents`;
+ * - `IngestEvents` is all or nothing: one invalid event fails the batch
+ *   with `InvalidArgument` naming its index and field, and nothing of it is
+ *   stored. Invalid is a missing id or type, an id or type over 256
+ *   characters, an encoding over `maxEventBytes`, and anything a JSON
+ *   watcher could not receive: an `occur_time` outside 0001..9999 or with
+ *   bad nanos, a NaN or ±Infinity in `data`, or `data` nested deeper than
+ *   `MAX_DATA_DEPTH` (see `eventProblem`).
+ * - `StreamEvents` stores what it receives in chunks of `maxBatchEvents`
+ *   events or {@link STREAM_CHUNK_BYTES}, whichever comes first;
  *   an invalid message ends the stream with `InvalidArgument` naming the
  *   message index, after the chunks before it were stored (re-sending them
  *   is harmless: they come back as duplicates).
@@ -92,7 +120,10 @@ function positiveInteger(name: string, value: unknown, fallback: number): number
  *   ones as they arrive, and ends with `Unauthenticated` + `TOKEN_EXPIRED`
  *   when the access token that opened it expires (`TOKEN_REVOKED` when its
  *   session is revoked), so no stream outlives its credential: the client
- *   resumes with a fresh token after the last sequence it saw.
+ *   resumes with a fresh token after the last sequence it saw. Pages are
+ *   bounded by `maxWatchPageBytes`, open watches per subject by
+ *   `maxWatchesPerSubject` (`ResourceExhausted` beyond); a stored event no
+ *   watcher could receive is skipped with a warning to `logger`.
  */
 export function createEventService(options: EventServiceOptions): ServiceImpl<typeof EventService> {
   if (typeof options?.store?.append !== "function" || typeof options.store.list !== "function") {
@@ -101,6 +132,8 @@ export function createEventService(options: EventServiceOptions): ServiceImpl<ty
   const maxEventBytes = positiveInteger("maxEventBytes", options.maxEventBytes, 64 * 1024);
   const maxBatchEvents = positiveInteger("maxBatchEvents", options.maxBatchEvents, 1000);
   const pollIntervalMs = positiveInteger("pollIntervalMs", options.pollIntervalMs, 1000);
+  const maxPageBytes = positiveInteger("maxWatchPageBytes", options.maxWatchPageBytes, 256 * 1024);
+  const maxWatchesPerSubject = positiveInteger("maxWatchesPerSubject", options.maxWatchesPerSubject, 32);
   if (options.revocations !== undefined && typeof options.revocations.isRevoked !== "function") {
     throw new TypeError('createEventService: option "revocations" must be a RevocationCache');
   }
@@ -116,14 +149,9 @@ export function createEventService(options: EventServiceOptions): ServiceImpl<ty
     if (event === undefined) {
       throw new ConnectError(`${where}: event is required`, Code.InvalidArgument);
     }
-    if (event.id === "") {
-      throw new ConnectError(`${where}: id is required`, Code.InvalidArgument);
-    }
-    if (event.type === "") {
-      throw new ConnectError(`${where}: type is required`, Code.InvalidArgument);
-    }
-    if (event.id.length > MAX_EVENT_ID_LENGTH || event.type.length > MAX_EVENT_ID_LENGTH) {
-      throw new ConnectError(`${where}: id and type are limited to ${MAX_EVENT_ID_LENGTH} characters`, Code.InvalidArgument);
+    const problem = eventProblem(event);
+    if (problem !== undefined) {
+      throw new ConnectError(`${where}: ${problem}`, Code.InvalidArgument);
     }
     const payload = toBinary(EventSchema, event);
     if (payload.byteLength > maxEventBytes) {
@@ -160,16 +188,20 @@ export function createEventService(options: EventServiceOptions): ServiceImpl<ty
       let duplicates = 0;
       let index = 0;
       let pending: EventInput[] = [];
+      let pendingBytes = 0;
       const flush = async () => {
         const r = await append(sub, pending);
         pending = [];
+        pendingBytes = 0;
         accepted += r.accepted;
         duplicates += r.duplicates;
       };
       for await (const m of reqs) {
-        pending.push(toInput(m.event, `message ${index}`));
+        const input = toInput(m.event, `message ${index}`);
+        pending.push(input);
+        pendingBytes += input.payload.byteLength;
         index++;
-        if (pending.length >= maxBatchEvents) {
+        if (pending.length >= maxBatchEvents || pendingBytes >= STREAM_CHUNK_BYTES) {
           await flush();
         }
       }
@@ -177,47 +209,16 @@ export function createEventService(options: EventServiceOptions): ServiceImpl<ty
       return { acceptedCount: accepted, duplicateCount: duplicates };
     },
 
-    async *watchEvents(req, ctx) {
-      const claims = sessionClaims(ctx, "EventService");
-      if (req.afterSequence < 0n || req.afterSequence > BigInt(Number.MAX_SAFE_INTEGER)) {
-        throw new ConnectError("after_sequence must be between 0 and 2^53-1", Code.InvalidArgument);
-      }
-      if (req.types.length > MAX_WATCH_TYPES || req.types.some((t) => t === "" || t.length > MAX_EVENT_ID_LENGTH)) {
-        throw new ConnectError(`types must hold at most ${MAX_WATCH_TYPES} non-empty names of at most ${MAX_EVENT_ID_LENGTH} characters`, Code.InvalidArgument);
-      }
-      const subject = claims.sub;
-      const expiresAt = claims.exp * 1000;
-      let after = Number(req.afterSequence);
-      const stop = AbortSignal.any([ctx.signal, shutdown]);
-      const watch = signal.watch(subject);
-      try {
-        for (;;) {
-          if (ctx.signal.aborted) {
-            return;
-          }
-          if (shutdown.aborted) {
-            throw new ConnectError(`server is shutting down; resume the watch after sequence ${after}`, Code.Unavailable);
-          }
-          if (revocations?.isRevoked(claims.sid)) {
-            throw authError(AuthErrorReason.TOKEN_REVOKED, `the session of this watch was revoked after sequence ${after}`);
-          }
-          const now = clock.now();
-          if (now >= expiresAt) {
-            throw authError(AuthErrorReason.TOKEN_EXPIRED, `access token expired; refresh and resume the watch after sequence ${after}`);
-          }
-          const version = watch.version;
-          const page = await store.list({ subject, afterSequence: after, limit: WATCH_PAGE, types: req.types });
-          for (const r of page) {
-            yield { event: fromBinary(EventSchema, r.payload), sequence: BigInt(r.sequence) };
-            after = r.sequence;
-          }
-          if (page.length < WATCH_PAGE) {
-            await watch.wait(version, Math.min(pollIntervalMs, expiresAt - clock.now()), stop);
-          }
-        }
-      } finally {
-        watch.close();
-      }
-    },
+    watchEvents: createWatchHandler({
+      store,
+      signal,
+      clock,
+      pollIntervalMs,
+      maxPageBytes,
+      maxWatchesPerSubject,
+      shutdown,
+      revocations,
+      logger: options.logger,
+    }),
   };
 }

@@ -7,7 +7,10 @@ import { createEventService, SCOPE_EVENTS_READ, SCOPE_EVENTS_WRITE, type EventSe
 import { createHeartbeatService, SCOPE_HEARTBEAT_WRITE } from "./heartbeat-service.js";
 
 /** SessionServicesOptions configures {@link sessionServices}. */
-export interface SessionServicesOptions extends Pick<EventServiceOptions, "maxEventBytes" | "maxBatchEvents" | "pollIntervalMs" | "signal"> {
+export interface SessionServicesOptions extends Pick<
+    EventServiceOptions,
+    "maxEventBytes" | "maxBatchEvents" | "pollIntervalMs" | "maxWatchPageBytes" | "maxWatchesPerSubject" | "signal"
+  > {
   /** heartbeatIntervalSeconds is the interval HeartbeatService suggests. @default 30 */
   heartbeatIntervalSeconds?: number;
   /** clockToleranceSeconds is the skew allowed when verifying bearer tokens. @default 60 */
@@ -63,7 +66,10 @@ export function sessionServices(options: SessionServicesOptions = {}): TokenkitS
           maxEventBytes: options.maxEventBytes,
           maxBatchEvents: options.maxBatchEvents,
           pollIntervalMs: options.pollIntervalMs,
+          maxWatchPageBytes: options.maxWatchPageBytes,
+          maxWatchesPerSubject: options.maxWatchesPerSubject,
           revocations: context.revocations,
+          logger: context.logger,
           signal: options.signal,
           clock: context.clock,
         });

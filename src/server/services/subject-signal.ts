@@ -19,6 +19,8 @@ export interface SubjectSignal {
   watch(subject: string): SubjectWatch;
   /** notify wakes every watch of `subject`. */
   notify(subject: string): void;
+  /** watchers returns how many watches of `subject` are open. */
+  watchers(subject: string): number;
 }
 
 interface Entry {
@@ -76,6 +78,9 @@ export function createSubjectSignal(clock: Clock): SubjectSignal {
           }
         },
       };
+    },
+    watchers(subject) {
+      return entries.get(subject)?.watchers ?? 0;
     },
     notify(subject) {
       const e = entries.get(subject);

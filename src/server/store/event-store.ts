@@ -46,6 +46,12 @@ export interface ListQuery {
   afterSequence: number;
   /** limit is the most events to return. */
   limit: number;
+  /**
+   * maxBytes, when set, ends the page with the event that brings its payload
+   * bytes to `maxBytes` or more, so a page's memory is bounded however large
+   * the events: the first matching event is always returned, whatever its size.
+   */
+  maxBytes?: number;
   /** types keeps only these event types; empty or absent keeps all. */
   types?: readonly string[];
 }

@@ -45,7 +45,7 @@ export function createMemoryEventStore(): EventStore {
         }
         return { accepted, duplicates: events.length - accepted, lastSequence: log.events.length };
       }),
-    list: ({ subject, afterSequence, limit, types }) =>
+    list: ({ subject, afterSequence, limit, maxBytes = Infinity, types }) =>
       call(() => {
         const log = logs.get(subject);
         if (log === undefined) {
@@ -53,11 +53,13 @@ export function createMemoryEventStore(): EventStore {
         }
         const wanted = types !== undefined && types.length > 0 ? new Set(types) : undefined;
         const out: EventRecord[] = [];
+        let bytes = 0;
         // Sequences are 1-based array positions, so the scan starts right after afterSequence.
-        for (let i = Math.max(0, afterSequence); i < log.events.length && out.length < limit; i++) {
+        for (let i = Math.max(0, afterSequence); i < log.events.length && out.length < limit && bytes < maxBytes; i++) {
           const e = log.events[i]!;
           if (wanted === undefined || wanted.has(e.type)) {
             out.push({ ...e, payload: e.payload.slice() });
+            bytes += e.payload.byteLength;
           }
         }
         return out;

@@ -67,9 +67,21 @@ const INSERT_EVENTS = `
 
 const SET_LAST = `UPDATE tokenkit_event_subjects SET last_sequence = $2 WHERE subject = $1`;
 
-const SELECT_ALL = `SELECT * FROM tokenkit_events WHERE subject = $1 AND sequence > $2 ORDER BY sequence LIMIT $3`;
+/**
+ * A page of events bounded by count ($3) and payload bytes ($4): the running total of the
+ * payload sizes before each row must stay under $4, so the page ends with the row that reaches
+ * it and the first row always comes back. Only sizes are summed; the rows past the end never
+ * leave the database.
+ */
+const pageOf = (filter: string) => `
+  SELECT subject, sequence, id, type, payload, received_at FROM (
+    SELECT *, sum(octet_length(payload)) OVER (ORDER BY sequence) - octet_length(payload) AS before
+    FROM (SELECT * FROM tokenkit_events WHERE subject = $1 AND sequence > $2 ${filter} ORDER BY sequence LIMIT $3) AS candidates
+  ) AS page WHERE before < $4 ORDER BY sequence`;
 
-const SELECT_TYPES = `SELECT * FROM tokenkit_events WHERE subject = $1 AND sequence > $2 AND type = ANY($4::text[]) ORDER BY sequence LIMIT $3`;
+const SELECT_ALL = pageOf("");
+
+const SELECT_TYPES = pageOf("AND type = ANY($5::text[])");
 
 const UPSERT_HEARTBEAT = `
   INSERT INTO tokenkit_heartbeats (sid, instance_id, subject, attributes, received_at, count) VALUES ($1, $2, $3, $4, $5, 1)
@@ -119,6 +131,9 @@ async function append(pool: PostgresPool, subject: string, events: readonly Even
   }
 }
 
+/** The page's byte bound as a bigint parameter: "unbounded" is the largest one. */
+const maxBytes = (q: ListQuery): string => (q.maxBytes === undefined || !Number.isFinite(q.maxBytes) ? "9223372036854775807" : String(Math.ceil(q.maxBytes)));
+
 /**
  * createPostgresEventStore returns an {@link EventStore} in PostgreSQL, shared
  * by several `tokenkit serve` instances. It applies the schema migrations
@@ -142,8 +157,8 @@ export async function createPostgresEventStore(options: PostgresEventStoreOption
       call("list", async () => {
         const { rows } =
           q.types !== undefined && q.types.length > 0
-            ? await pool.query<EventRow>(SELECT_TYPES, [q.subject, q.afterSequence, q.limit, q.types])
-            : await pool.query<EventRow>(SELECT_ALL, [q.subject, q.afterSequence, q.limit]);
+            ? await pool.query<EventRow>(SELECT_TYPES, [q.subject, q.afterSequence, q.limit, maxBytes(q), q.types])
+            : await pool.query<EventRow>(SELECT_ALL, [q.subject, q.afterSequence, q.limit, maxBytes(q)]);
         return rows.map(toEvent);
       }),
     recordHeartbeat: (hb) =>

@@ -107,13 +107,25 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     return { accepted, duplicates: events.length - accepted, lastSequence: last };
   });
 
+  // Rows are stepped one at a time, so a page bounded by bytes never reads past its end.
   function list(q: ListQuery): EventRecord[] {
     const rows = (
       q.types !== undefined && q.types.length > 0
-        ? selectTypes.all(q.subject, q.afterSequence, JSON.stringify(q.types), q.limit)
-        : selectAll.all(q.subject, q.afterSequence, q.limit)
-    ) as EventRow[];
-    return rows.map(toEvent);
+        ? selectTypes.iterate(q.subject, q.afterSequence, JSON.stringify(q.types), q.limit)
+        : selectAll.iterate(q.subject, q.afterSequence, q.limit)
+    ) as IterableIterator<EventRow>;
+    const maxBytes = q.maxBytes ?? Infinity;
+    const out: EventRecord[] = [];
+    let bytes = 0;
+    for (const row of rows) {
+      out.push(toEvent(row));
+      bytes += row.payload.byteLength;
+      if (bytes >= maxBytes) {
+        rows.return?.();
+        break;
+      }
+    }
+    return out;
   }
 
   return {
