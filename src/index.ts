@@ -19,9 +19,7 @@ export type { AuthInterceptorOptions } from "./client/auth-interceptor.js";
 export { skipAuthKey } from "./client/skip-auth.js";
 export { createTokenServiceRefresher, tokenPairToStoredToken } from "./client/token-service-refresher.js";
 export type { TokenServiceRefresherOptions, TokenServiceTarget } from "./client/token-service-refresher.js";
-export { backoffDelay, isUsable, normalizeRefreshPolicy, refreshPoint } from "./client/refresh-policy.js";
 export type { BackoffOptions, RefreshPolicy, RefreshPolicyOptions } from "./client/refresh-policy.js";
-export { fingerprint } from "./client/token-events.js";
 export type { RefreshCause, RefreshOutcome, TokenSourceEvent } from "./client/token-events.js";
 export type { StoredToken, TokenStore } from "./client/token-store.js";
 export { createMemoryTokenStore } from "./client/memory-token-store.js";
@@ -58,8 +56,7 @@ export type { CrossTabTokenStore, CrossTabTokenStoreOptions, CrossTabChannel, We
 export { documentVisibility } from "./client/page-visibility.js";
 export type { VisibilitySource, VisibilityDocument } from "./client/page-visibility.js";
 export type { AutoRefreshOptions } from "./client/freshness-timer.js";
-export { authError, authErrorReason, AuthErrorReason } from "./auth-error.js";
-export { systemClock } from "./lib/clock.js";
+export { authErrorReason, AuthErrorReason } from "./auth-error.js";
 export type { Clock, ClockTimer } from "./lib/clock.js";
 export type { Logger } from "./lib/logger.js";
 // The wire contract, so applications need no second import for the generated types.

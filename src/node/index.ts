@@ -6,8 +6,7 @@
  */
 export { createFileTokenStore } from "./file-token-store.js";
 export type { FileTokenStoreOptions } from "./file-token-store.js";
-export { acquireFileLock, FileLockError } from "./file-lock.js";
-export type { FileLockOptions } from "./file-lock.js";
+export { FileLockError } from "./file-lock.js";
 export { createKeyringTokenStore, KeyringError, KeyringUnavailableError } from "./keyring-token-store.js";
 export type { KeyringTokenStoreOptions } from "./keyring-token-store.js";
 // The same class the tokenkit entry exports, so that one import suffices in Node.

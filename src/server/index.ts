@@ -33,20 +33,20 @@ export type {
   RevokeReason,
   ActorClaim,
 } from "./store/family-store.js";
-export { createTokenkitServer, KEYS_FILE_NAME, ADMIN_KEY_FILE_NAME } from "./serve/server.js";
+export { createTokenkitServer } from "./serve/server.js";
 export type { TokenkitServer, TokenkitServerOptions } from "./serve/server.js";
 export { ServerOptionError, isServerOptionError } from "./serve/server-option-error.js";
 export { ISSUER_FILE_NAME } from "./serve/issuer-file.js";
 export { defineTokenkitService, withServerInterceptors } from "./serve/service-registration.js";
 export type { TokenkitServiceRegistration, TokenkitServerContext } from "./serve/service-registration.js";
-export { listenDualProtocol, HTTP2_PREFACE } from "./serve/dual-protocol-listener.js";
+export { listenDualProtocol } from "./serve/dual-protocol-listener.js";
 export type { DualProtocolListener, DualProtocolListenerOptions, DualProtocolRequestHandler } from "./serve/dual-protocol-listener.js";
 export { DEFAULT_CONNECTION_LIMITS, MAX_CONCURRENT_STREAMS_CEILING } from "./serve/connection-limits.js";
 export type { ConnectionLimits } from "./serve/connection-limits.js";
 export { createTokenkitHandler } from "./serve/tokenkit-handler.js";
-export { createCorsHandler, normalizeCorsOrigin } from "./serve/cors-handler.js";
+export { createCorsHandler } from "./serve/cors-handler.js";
 export type { CorsOptions } from "./serve/cors-handler.js";
-export { createStaticHandler, contentTypeOf } from "./serve/static-handler.js";
+export { createStaticHandler } from "./serve/static-handler.js";
 export type { StaticHandlerOptions } from "./serve/static-handler.js";
 export type { TokenkitHandlerOptions } from "./serve/tokenkit-handler.js";
 export { createHealthService } from "./serve/health-service.js";
@@ -55,10 +55,8 @@ export { createReflectionServiceV1, createReflectionServiceV1alpha } from "./ser
 export type { ReflectionServiceOptions } from "./serve/reflection-service.js";
 export { createJwksHandler, JWKS_PATH } from "./serve/jwks-handler.js";
 export type { JwksHandlerOptions } from "./serve/jwks-handler.js";
-export { openFamilyStore, FAMILY_STORE_KINDS, SQLITE_FILE_NAME } from "./serve/family-store-selection.js";
+export { openFamilyStore, FAMILY_STORE_KINDS } from "./serve/family-store-selection.js";
 export type { FamilyStoreKind, FamilyStoreSelection } from "./serve/family-store-selection.js";
-export { loadOrCreateAdminKey, generateAdminKey } from "./serve/admin-key-file.js";
-export type { AdminKeyFile } from "./serve/admin-key-file.js";
 export { createMemoryFamilyStore } from "./store/memory-family-store.js";
 export { createSqliteFamilyStore } from "./store/sqlite-family-store.js";
 export type { SqliteFamilyStoreOptions } from "./store/sqlite-family-store.js";
@@ -72,9 +70,8 @@ export type { EventStore, EventInput, EventRecord, AppendResult, ListQuery, Hear
 export { createMemoryEventStore } from "./store/memory-event-store.js";
 export { createSqliteEventStore } from "./store/sqlite-event-store.js";
 export type { SqliteEventStoreOptions } from "./store/sqlite-event-store.js";
-export { createPostgresPool, describePostgresUrl } from "./store/postgres-pool.js";
+export { createPostgresPool } from "./store/postgres-pool.js";
 export type { PostgresPool, PostgresPoolOptions, PostgresStoreOptions } from "./store/postgres-pool.js";
-export { migratePostgres, POSTGRES_MIGRATIONS } from "./store/postgres-migrations.js";
 export { createPostgresFamilyStore } from "./store/postgres-family-store.js";
 export type { PostgresFamilyStoreOptions } from "./store/postgres-family-store.js";
 export { createPostgresEventStore } from "./store/postgres-event-store.js";
@@ -85,6 +82,6 @@ export { parseKeyEncryptionKey, KEY_ENCRYPTION_KEY_HINT } from "./keys/key-encry
 export type { KeyEncryptionKey } from "./keys/key-encryption.js";
 export { startKeyReloader } from "./keys/key-reloader.js";
 export type { KeyReloader, KeyReloaderOptions } from "./keys/key-reloader.js";
-export { openEventStore, EVENTS_FILE_NAME } from "./serve/event-store-selection.js";
+export { openEventStore } from "./serve/event-store-selection.js";
 export { startStoreJanitor } from "./store-janitor.js";
 export type { StoreJanitor, StoreJanitorOptions } from "./store-janitor.js";

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { AuthErrorReason } from "../../gen/tokenkit/v1/auth_error_pb.js";
 import { authError } from "../../src/auth-error.js";
 import { createAsyncMutex, type AsyncMutex } from "../../src/client/async-mutex.js";
@@ -223,12 +223,19 @@ describe("createCrossTabTokenStore", () => {
     expect(server.revoked).toBe(false);
   });
 
-  it("falls back to an in-tab lock where navigator.locks is missing (Node): sources of one tab still refresh once", async () => {
+  it("falls back to an in-tab lock where navigator.locks is missing: sources of one tab still refresh once", async () => {
     const clock = createManualClock();
     const server = fakeTokenServer(clock);
     const name = `test-${Math.random().toString(36).slice(2)}`;
-      // No `locks` option: Node 20 has no navigator.locks, so this is the real auto-detection.
-    const store = createCrossTabTokenStore({ name, store: createWebStorageTokenStore({ storage: memoryStorage(), key: name }) });
+    // No `locks` option, so this is the real auto-detection, on a navigator without Web Locks (Node 20
+    // has no navigator at all; Node 22+ has one, and Node 24+ gives it `locks`).
+    vi.stubGlobal("navigator", {});
+    let store: ReturnType<typeof createCrossTabTokenStore>;
+    try {
+      store = createCrossTabTokenStore({ name, store: createWebStorageTokenStore({ storage: memoryStorage(), key: name }) });
+    } finally {
+      vi.unstubAllGlobals();
+    }
     stores.push(store);
     expect(store.webLocks).toBe(false);
     const a = tabSource(clock, server, store, []);

@@ -1,9 +1,9 @@
-import Database from "better-sqlite3";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createSqliteEventStore } from "../../src/server/store/sqlite-event-store.js";
+import { connectSqlite } from "../../src/server/store/sqlite-driver.js";
 import { SQLITE_EVENT_MIGRATIONS } from "../../src/server/store/sqlite-migrations.js";
 import { describeEventStoreContract, ev } from "./event-store-contract.js";
 
@@ -33,7 +33,7 @@ describe("SQLite event store specifics", () => {
       await s.append("alice", [ev("a")], 1);
       await s.close();
       expect((await stat(path)).mode & 0o777).toBe(0o600);
-      const db = new Database(path);
+      const db = connectSqlite(path);
       expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
       expect(db.pragma("user_version", { simple: true })).toBe(SQLITE_EVENT_MIGRATIONS.length);
       db.pragma(`user_version = ${SQLITE_EVENT_MIGRATIONS.length + 1}`);

@@ -1,4 +1,3 @@
-import Database from "better-sqlite3";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { createTokenServerFixture } from "../helpers/token-server-fixture.js";
 import { createSqliteFamilyStore } from "../../src/server/store/sqlite-family-store.js";
+import { connectSqlite } from "../../src/server/store/sqlite-driver.js";
 import { SQLITE_MIGRATIONS } from "../../src/server/store/sqlite-migrations.js";
 import { describeFamilyStoreContract, family, token } from "./family-store-contract.js";
 
@@ -40,7 +40,7 @@ describe("SQLite family store specifics", () => {
     await b.close();
     expect((await stat(path)).mode & 0o777).toBe(0o600);
     expect((await stat(join(dir, "data"))).mode & 0o777).toBe(0o700);
-    const raw = new Database(path, { readonly: true });
+    const raw = connectSqlite(path, { readonly: true });
     expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
     expect(raw.pragma("user_version", { simple: true })).toBe(SQLITE_MIGRATIONS.length);
     raw.close();
@@ -50,7 +50,7 @@ describe("SQLite family store specifics", () => {
   it("refuses a database written by a newer schema", async () => {
     const { dir, path } = await tempDb();
     await createSqliteFamilyStore({ path }).close();
-    const raw = new Database(path);
+    const raw = connectSqlite(path);
     raw.pragma(`user_version = ${SQLITE_MIGRATIONS.length + 1}`);
     raw.close();
     expect(() => createSqliteFamilyStore({ path })).toThrow(/newer than this tokenkit knows/);
@@ -84,7 +84,7 @@ describe("SQLite family store specifics", () => {
       await new Promise((r) => setImmediate(r));
       child.kill("SIGKILL");
       await once(child, "exit");
-      const raw = new Database(path);
+      const raw = connectSqlite(path);
       expect(raw.pragma("integrity_check", { simple: true })).toBe("ok");
       // No half-done rotation: every spent token has its successor row and box, and generations are contiguous.
       const orphans = raw

@@ -22,12 +22,13 @@ import {
   createTokenServiceRefresher,
   createTokenSource,
   documentVisibility,
-  fingerprint,
   HeartbeatService,
   type RefreshFunction,
   type StoredToken,
   type TokenSourceEvent,
 } from "tokenkit";
+// The token fingerprint helper is internal to tokenkit; the example shows it from the source file.
+import { fingerprint } from "../../../src/client/token-events.js";
 
 /** Stats is what the page counts; the end-to-end test reads it from `window.tokenkitExample`. */
 export interface Stats {

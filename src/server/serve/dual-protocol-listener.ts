@@ -126,6 +126,13 @@ export function listenDualProtocol(options: DualProtocolListenerOptions): Promis
     });
     // A reset connection must never crash the process; the servers handle their own errors.
     socket.on("error", (err) => logger?.debug?.("tokenkit: connection error", err));
+    // Once a graceful close has sent everything, including FIN, nothing is left to read: a peer that
+    // keeps its half open (a Node 24 HTTP/2 client holding an unread response) must not hold the drain.
+    socket.once("finish", () => {
+      if (closing) {
+        socket.destroy();
+      }
+    });
     return true;
   }
 

@@ -1,4 +1,5 @@
-import pg from "pg";
+import { createRequire } from "node:module";
+import type pg from "pg";
 import type { Logger } from "../../lib/logger.js";
 
 /** PostgresPool is the `pg` connection pool the Postgres stores share. */
@@ -51,6 +52,24 @@ export interface PostgresPoolOptions {
 }
 
 const schemas = new WeakMap<PostgresPool, string>();
+
+let pgModule: typeof pg | undefined;
+
+/**
+ * loadPg loads the optional peer dependency `pg` on first use, so that the
+ * `tokenkit/server` entry loads without it; a missing package is an `Error`
+ * naming the package and the flag that needs it.
+ */
+function loadPg(): typeof pg {
+  if (pgModule === undefined) {
+    try {
+      pgModule = createRequire(import.meta.url)("pg") as typeof pg;
+    } catch (err) {
+      throw new Error(`the Postgres store (tokenkit serve --store postgres) needs the pg package: run \`npm install pg\` (${(err as Error).message.split("\n")[0]})`, { cause: err });
+    }
+  }
+  return pgModule;
+}
 
 /**
  * poolSchema returns the `schema` a pool from {@link createPostgresPool} was
@@ -118,7 +137,7 @@ export function describePostgresUrl(connectionString: string): string {
 export function createPostgresPool(options: PostgresPoolOptions): PostgresPool {
   checkPostgresPoolOptions(options);
   const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
-  const pool = new pg.Pool({
+  const pool = new (loadPg().Pool)({
     connectionString: options.connectionString,
     max: options.maxConnections ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,

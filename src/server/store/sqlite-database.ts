@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import Database from "better-sqlite3";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
+import { connectSqlite, isSqliteKeyConflict, type SqliteDatabase } from "./sqlite-driver.js";
 import { migrateSqlite } from "./sqlite-migrations.js";
 import { storeUnavailable } from "./store-errors.js";
 
@@ -22,15 +22,17 @@ export interface SqliteDatabaseOptions {
  * SQLite store wants it: private file mode, WAL journal with
  * `synchronous = NORMAL` (a crash or kill loses at most the last commits,
  * never consistency), foreign keys on, a busy timeout, and the schema
- * migrated to the latest version.
+ * migrated to the latest version. The driver is `node:sqlite` where the
+ * running Node has it, else the optional peer dependency `better-sqlite3`
+ * (see `sqlite-driver.ts`); the file format is the same either way.
  */
-export function openSqliteDatabase(options: SqliteDatabaseOptions): Database.Database {
+export function openSqliteDatabase(options: SqliteDatabaseOptions): SqliteDatabase {
   const { path } = options;
   if (path !== ":memory:") {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     closeSync(openSync(path, "a", 0o600));
   }
-  const db = new Database(path);
+  const db = connectSqlite(path);
   try {
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
@@ -66,8 +68,7 @@ export function sqliteCall<T>(what: string, operation: string, fn: () => T): Pro
   try {
     return Promise.resolve(fn());
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "SQLITE_CONSTRAINT_UNIQUE") {
+    if (isSqliteKeyConflict(err)) {
       return Promise.reject(new ConnectError(`${what}: duplicate key during ${operation}; retry`, Code.Aborted, undefined, undefined, err));
     }
     return Promise.reject(storeUnavailable(what, operation, err));

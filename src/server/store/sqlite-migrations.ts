@@ -1,4 +1,4 @@
-import type Database from "better-sqlite3";
+import type { SqliteDatabase } from "./sqlite-driver.js";
 
 /**
  * SQLITE_MIGRATIONS is the ordered schema history of the SQLite token store
@@ -83,7 +83,7 @@ export const SQLITE_EVENT_MIGRATIONS: readonly string[] = [
  * per migration, and refuses a database written by a newer tokenkit.
  * `what` names the store in that error ("SQLite token store").
  */
-export function migrateSqlite(db: Database.Database, path: string, migrations: readonly string[] = SQLITE_MIGRATIONS, what = "SQLite token store"): void {
+export function migrateSqlite(db: SqliteDatabase, path: string, migrations: readonly string[] = SQLITE_MIGRATIONS, what = "SQLite token store"): void {
   const current = db.pragma("user_version", { simple: true }) as number;
   if (current > migrations.length) {
     throw new Error(
