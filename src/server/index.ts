@@ -36,7 +36,6 @@ export type {
 export { createTokenkitServer } from "./serve/server.js";
 export type { TokenkitServer, TokenkitServerOptions } from "./serve/server.js";
 export { ServerOptionError, isServerOptionError } from "./serve/server-option-error.js";
-export { ISSUER_FILE_NAME } from "./serve/issuer-file.js";
 export { defineTokenkitService, withServerInterceptors } from "./serve/service-registration.js";
 export type { TokenkitServiceRegistration, TokenkitServerContext } from "./serve/service-registration.js";
 export { listenDualProtocol } from "./serve/dual-protocol-listener.js";

@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { TokenService } from "../../gen/tokenkit/v1/token_service_pb.js";
 import { cleanEnv, startServe, type ServeProcess } from "../cli/tokenkit-process.js";
 
-const ADMIN_KEY = "packaging-test-admin-key-0123456789";
+// A random 256-bit key: tokenkit serve refuses guessable ones.
+const ADMIN_KEY = "Zk4q9V0m2cX7tRb1LwYp8sNd3hJf6uGe5aQo0iTz1yE=";
 
 /** ServedTokenkit is a real `tokenkit serve` (memory store, loopback) that issues sessions to client tests. */
 export interface ServedTokenkit {

@@ -70,7 +70,7 @@ describe("a data dir written by tokenkit 0.1 (better-sqlite3, WAL not yet checkp
     const store = createSqliteFamilyStore({ path: join(dir, "tokenkit.db") });
     try {
       expect(await store.getFamily("sid-1")).toMatchObject({ sid: "sid-1", subject: "alice", scopes: ["heartbeat:write"], metadata: { team: "infra" } });
-      expect(await store.revocationsSince(0)).toEqual([{ sid: "sid-2", revokedAt: T0 + 20 }]);
+      expect(await store.revocationsSince(0)).toEqual([{ sid: "sid-2", revokedAt: T0 + 20, expiresAt: T0 + 20 + 3600 }]);
       // The spent predecessor within grace returns the sealed successor written by the old driver.
       const grace = await store.rotate({ presentedHash: "hash-0", now: T0 + 20, graceSeconds: 30 });
       expect(grace).toEqual({ kind: "grace", box: new Uint8Array([1, 2, 3]) });
