@@ -3,7 +3,7 @@ import { UsageError } from "./usage-error.js";
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
 
 /**
- * parseDuration parses a command-line duration (DESIGN §6 `DUR`) into whole
+ * parseDuration parses a command-line duration (docs/DESIGN.md §6 `DUR`) into whole
  * seconds: a bare number of seconds (`3600`) or a number with one unit suffix
  * `s`, `m`, `h` or `d` (`90s`, `15m`, `24h`, `90d`).
  *

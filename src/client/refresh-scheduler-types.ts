@@ -56,7 +56,7 @@ export interface RefreshSchedulerOptions {
    */
   refreshFraction?: number;
   /**
-   * minMarginMs: a refresh is never scheduled later than `expiry − minMarginMs` (DESIGN §5).
+   * minMarginMs: a refresh is never scheduled later than `expiry − minMarginMs` (docs/DESIGN.md §5).
    * @default 30 000
    */
   minMarginMs?: number;

@@ -45,7 +45,7 @@ export interface BearerAuthInterceptorOptions {
 
 /**
  * createBearerAuthInterceptor returns a Connect server interceptor that
- * verifies `authorization: Bearer <access token>` per DESIGN §3, rejects
+ * verifies `authorization: Bearer <access token>` per docs/DESIGN.md §3, rejects
  * tokens of revoked families, enforces per-procedure scopes and puts the
  * claims into the context value {@link claimsKey}. Failures are
  * `Unauthenticated` (or `PermissionDenied` for scopes) with an

@@ -31,7 +31,7 @@ describe("tokenkit command line", () => {
     }
   });
 
-  it("serve --help lists every DESIGN flag with its environment twin", async () => {
+  it("serve --help lists every documented flag with its environment twin", async () => {
     const res = await runCli(["serve", "--help"]);
     for (const flag of ["host", "port", "data-dir", "store", "database-url", "issuer", "access-ttl", "default-refresh-ttl", "max-refresh-ttl", "grace-period", "admin-key-file", "tls-cert", "tls-key"]) {
       expect(res.stdout).toContain(`--${flag} `);

@@ -80,7 +80,7 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /**
  * createTokenVerifier returns a {@link TokenVerifier} that applies every rule
- * of DESIGN §3: size limit before parsing, algorithm allow-list bound to the
+ * of docs/DESIGN.md §3: size limit before parsing, algorithm allow-list bound to the
  * key's own algorithm, explicit `typ`, no `jku`/`x5u`/`jwk`/`x5c`/`crit`
  * headers, issuer and audience, required `exp/iat/jti/sub`, `iat` not in the
  * future, clock tolerance.
