@@ -1,17 +1,10 @@
-import type { ClockTimer } from "../lib/clock.js";
 import { raceAbort } from "./abort-race.js";
-import { createMinHeap } from "./min-heap.js";
-import { checkId, checkScheduleArgs, normalizeSchedulerOptions, schedulerDueAt, schedulerJitterMs } from "./refresh-scheduler-options.js";
-import type {
-  HeapEntry,
-  Outcome,
-  RefreshExpiry,
-  RefreshScheduler,
-  RefreshSchedulerEvent,
-  RefreshSchedulerOptions,
-  Running,
-  Session,
-} from "./refresh-scheduler-types.js";
+import { checkId, checkScheduleArgs, normalizeSchedulerOptions, schedulerDueAt } from "./refresh-scheduler-options.js";
+import { createOutcomeRecorder } from "./refresh-scheduler-outcome.js";
+import { createDueQueue } from "./refresh-scheduler-queue.js";
+import { earliestDeadline, startRefreshRun } from "./refresh-scheduler-run.js";
+import { createWakeTimer } from "./refresh-scheduler-timer.js";
+import type { RefreshExpiry, RefreshScheduler, RefreshSchedulerEvent, RefreshSchedulerOptions, Running, Session } from "./refresh-scheduler-types.js";
 
 export type {
   RefreshExpiry,
@@ -52,24 +45,13 @@ export type {
  */
 export function createRefreshScheduler(options: RefreshSchedulerOptions): RefreshScheduler {
   const settings = normalizeSchedulerOptions(options);
-  const {
-    refresh,
-    clock,
-    minDelayMs,
-    maxConsecutiveFailures,
-    failureRetryDelayMs,
-    maxConcurrent,
-    maxTimerDelayMs,
-    refreshTimeoutMs,
-    onEvent,
-  } = settings;
+  const { clock, maxConcurrent, maxTimerDelayMs, refreshTimeoutMs, onEvent } = settings;
 
   const sessions = new Map<string, Session>();
   const running = new Map<string, Running>();
-  const heap = createMinHeap<HeapEntry>();
+  const queue = createDueQueue(sessions);
+  const timer = createWakeTimer(clock, maxTimerDelayMs, pump);
   let nextGen = 0;
-  let timer: ClockTimer | undefined;
-  let timerFireAt = Infinity;
   let closed = false;
 
   function emit(event: RefreshSchedulerEvent): void {
@@ -80,31 +62,7 @@ export function createRefreshScheduler(options: RefreshSchedulerOptions): Refres
     }
   }
 
-  const jitterMs = (delayMs: number) => schedulerJitterMs(settings, delayMs);
-  const dueFor = (expiry: RefreshExpiry | undefined | void, now: number) => schedulerDueAt(settings, expiry, now);
-
-  function put(id: string, s: Session, at: number): void {
-    s.dueAt = at;
-    heap.push({ at, id, gen: s.gen });
-  }
-
-  function isStale(e: HeapEntry): boolean {
-    return sessions.get(e.id)?.gen !== e.gen;
-  }
-
-  function compact(): void {
-    if (heap.size > 1024 && heap.size > 2 * sessions.size) {
-      heap.retain((e) => !isStale(e));
-    }
-  }
-
-  function clearTimer(): void {
-    if (timer !== undefined) {
-      clock.clearTimeout(timer);
-      timer = undefined;
-      timerFireAt = Infinity;
-    }
-  }
+  const finish = createOutcomeRecorder({ settings, sessions, running, queue, isClosed: () => closed, emit, pump });
 
   /**
    * arm keeps exactly one timer, for the earliest of: the next live due time (unless every slot
@@ -112,30 +70,10 @@ export function createRefreshScheduler(options: RefreshSchedulerOptions): Refres
    * capped at maxTimerDelayMs.
    */
   function arm(): void {
-    while (heap.size > 0 && isStale(heap.peek()!)) {
-      heap.pop();
-    }
-    const top = heap.peek();
+    const top = queue.peekLive();
     const now = clock.now();
     const nextDue = top === undefined || (top.at <= now && running.size >= maxConcurrent) ? Infinity : top.at;
-    const wakeAt = Math.min(nextDue, earliestDeadline());
-    if (closed || wakeAt === Infinity) {
-      clearTimer();
-      return;
-    }
-    const fireAt = Math.max(now, Math.min(wakeAt, now + maxTimerDelayMs));
-    if (timer !== undefined && timerFireAt <= fireAt) {
-      return;
-    }
-    clearTimer();
-    timerFireAt = fireAt;
-    timer = clock.setTimeout(onTimer, fireAt - now);
-  }
-
-  function onTimer(): void {
-    timer = undefined;
-    timerFireAt = Infinity;
-    pump();
+    timer.wakeAt(closed ? Infinity : Math.min(nextDue, earliestDeadline(running)), now);
   }
 
   /** pump cuts off overdue refreshes, starts every due refresh, in due order, while slots are free, then re-arms. */
@@ -146,51 +84,21 @@ export function createRefreshScheduler(options: RefreshSchedulerOptions): Refres
     const now = clock.now();
     expireOverdue(now);
     while (running.size < maxConcurrent) {
-      const top = heap.peek();
-      if (top === undefined) {
+      const top = queue.peekLive();
+      if (top === undefined || top.at > now) {
         break;
       }
-      const s = sessions.get(top.id);
-      if (s === undefined || s.gen !== top.gen) {
-        heap.pop();
-        continue;
-      }
-      if (top.at > now) {
-        break;
-      }
-      heap.pop();
+      queue.pop();
+      const s = sessions.get(top.id)!;
       s.dueAt = undefined;
       if (running.has(top.id)) {
         // An older, superseded refresh of this id still runs: never two at once.
         s.deferred = true;
         continue;
       }
-      start(top.id, s);
+      running.set(top.id, startRefreshRun(settings, top.id, s, (run, outcome) => finish(top.id, run, outcome)));
     }
     arm();
-  }
-
-  function start(id: string, s: Session): void {
-    const controller = new AbortController();
-    let result: Promise<RefreshExpiry | undefined | void>;
-    try {
-      result = Promise.resolve(refresh(id, { signal: controller.signal, attempt: s.failures + 1 }));
-    } catch (err) {
-      result = Promise.reject(err);
-    }
-    const started = clock.now();
-    const run: Running = {
-      gen: s.gen,
-      controller,
-      started,
-      deadlineAt: started + refreshTimeoutMs,
-      done: false,
-      settled: result.then(
-        (expiry) => finish(id, run, { ok: true, expiry }),
-        (error: unknown) => finish(id, run, { ok: false, error }),
-      ),
-    };
-    running.set(id, run);
   }
 
   /** expireOverdue cuts off every running refresh past its deadline: aborted, counted as a failure. */
@@ -204,76 +112,14 @@ export function createRefreshScheduler(options: RefreshSchedulerOptions): Refres
     }
   }
 
-  function earliestDeadline(): number {
-    let at = Infinity;
-    for (const run of running.values()) {
-      at = Math.min(at, run.deadlineAt);
-    }
-    return at;
-  }
-
-  /** finish counts one refresh's outcome once (the first of: settled, deadline), frees its slot and pumps. */
-  function finish(id: string, run: Running, outcome: Outcome, pumpAfter = true): void {
-    if (run.done) {
-      return;
-    }
-    run.done = true;
-    if (running.get(id) === run) {
-      running.delete(id);
-    }
-    const latencyMs = clock.now() - run.started;
-    const s = sessions.get(id);
-    if (closed || s === undefined || s.gen !== run.gen) {
-      discard(id, s, latencyMs);
-    } else if (outcome.ok) {
-      succeed(id, s, latencyMs, outcome.expiry);
-    } else {
-      fail(id, s, latencyMs, outcome.error);
-    }
-    if (pumpAfter) {
-      pump();
-    }
-  }
-
-  /** discard drops the result of a refresh whose session was cancelled or rescheduled meanwhile. */
-  function discard(id: string, s: Session | undefined, latencyMs: number): void {
-    emit({ type: "discarded", id, latencyMs });
-    if (s !== undefined && s.deferred) {
-      // The new schedule came due while this refresh ran: it runs now.
-      s.deferred = false;
-      put(id, s, clock.now());
-    }
-  }
-
-  function succeed(id: string, s: Session, latencyMs: number, expiry: RefreshExpiry | undefined | void): void {
-    s.failures = 0;
-    const nextRefreshAt = dueFor(expiry, clock.now());
-    put(id, s, nextRefreshAt);
-    emit({ type: "refresh", id, outcome: "success", failures: 0, latencyMs, nextRefreshAt });
-  }
-
-  function fail(id: string, s: Session, latencyMs: number, error: unknown): void {
-    s.failures++;
-    if (s.failures >= maxConsecutiveFailures) {
-      sessions.delete(id);
-      emit({ type: "gave_up", id, latencyMs, failures: s.failures, error });
-      return;
-    }
-    const now = clock.now();
-    const delay = Math.max(minDelayMs, failureRetryDelayMs);
-    const retryAt = Math.ceil(Math.max(now + minDelayMs, now + delay - jitterMs(delay)));
-    put(id, s, retryAt);
-    emit({ type: "refresh", id, outcome: "failure", failures: s.failures, latencyMs, retryAt, error });
-  }
-
   function schedule(id: string, token: RefreshExpiry = {}): number {
     checkScheduleArgs(id, token, closed);
     // A new session object: entries and a deferred run of the old one become stale; a running refresh of it is discarded when it ends.
     const s: Session = { gen: ++nextGen, dueAt: undefined, failures: 0, deferred: false };
     sessions.set(id, s);
-    const at = dueFor(token, clock.now());
-    put(id, s, at);
-    compact();
+    const at = schedulerDueAt(settings, token, clock.now());
+    queue.put(id, s, at);
+    queue.compact();
     arm();
     return at;
   }
@@ -286,18 +132,18 @@ export function createRefreshScheduler(options: RefreshSchedulerOptions): Refres
     }
     sessions.delete(id);
     running.get(id)?.controller.abort(new Error(`refresh of session "${id}" cancelled`));
-    compact();
+    queue.compact();
     arm();
     return true;
   }
 
   function cancelAll(): void {
     sessions.clear();
-    heap.clear();
+    queue.clear();
     for (const [id, r] of running) {
       r.controller.abort(new Error(`refresh of session "${id}" cancelled`));
     }
-    clearTimer();
+    timer.clear();
   }
 
   return {
