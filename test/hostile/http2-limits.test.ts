@@ -229,7 +229,7 @@ describe("connection caps", () => {
 const LOAD_TEST_TIMEOUT_MS = 180_000;
 
 describe("tokenkit serve under a stream and session flood", () => {
-  const ADMIN_KEY = "h2-limits-admin-key-0123456789abcdef";
+  const ADMIN_KEY = "Hx3Pq8Vn2Wc6Rz1Kt9Ms4Lb7Jd0Fy5Ga8Ue2Io6Qw3E="; // random: serve refuses guessable keys
   let dir: string;
   let serve: ServeProcess | undefined;
   beforeAll(() => {
