@@ -97,13 +97,66 @@ export interface TokenServiceSettings {
   toleranceSeconds: number;
 }
 
-function seconds(name: string, value: number | undefined, dflt: number, min: number, max: number): number {
-  const v = value ?? dflt;
-  if (!Number.isSafeInteger(v) || v < min || v > max) {
-    throw new TypeError(`createTokenService: option "${name}" must be an integer number of seconds in [${min}, ${max}]`);
-  }
-  return v;
+/** TokenRuleOptions are the options the {@link TokenRules} come from: lifetimes, grace window, tolerance. */
+export type TokenRuleOptions = Pick<
+  TokenServiceOptions,
+  | "accessTtlSeconds"
+  | "maxAccessTtlSeconds"
+  | "defaultRefreshTtlSeconds"
+  | "maxRefreshTtlSeconds"
+  | "gracePeriodSeconds"
+  | "absoluteLifetimeSeconds"
+  | "clockToleranceSeconds"
+>;
+
+/** TokenRules are {@link TokenRuleOptions} validated, with every default applied; all in whole seconds. */
+export interface TokenRules {
+  accessTtlSeconds: number;
+  maxAccessTtlSeconds: number;
+  defaultRefreshTtlSeconds: number;
+  maxRefreshTtlSeconds: number;
+  gracePeriodSeconds: number;
+  absoluteLifetimeSeconds: number | undefined;
+  clockToleranceSeconds: number;
 }
+
+/**
+ * TokenRuleFailure builds the error for an option outside `[min, max]` whole
+ * seconds (`max` undefined: no upper bound), in the words of its caller: the
+ * token service names its option, `tokenkit serve` the flag.
+ */
+export type TokenRuleFailure = (name: keyof TokenRuleOptions, min: number, max: number | undefined) => Error;
+
+/**
+ * normalizeTokenRules validates the token rules once — each a whole number of
+ * seconds within its bounds, caps first so that the values they cap are checked
+ * against them — and applies the defaults: access TTL 1 h, refresh TTL 24 h,
+ * grace 30 s, tolerance 60 s, no absolute lifetime.
+ */
+export function normalizeTokenRules(options: TokenRuleOptions, failure: TokenRuleFailure): TokenRules {
+  const seconds = (name: keyof TokenRuleOptions, dflt: number, min: number, max?: number): number => {
+    const v = options[name] ?? dflt;
+    if (!Number.isSafeInteger(v) || v < min || v > (max ?? Number.MAX_SAFE_INTEGER)) {
+      throw failure(name, min, max);
+    }
+    return v;
+  };
+  const maxAccess = seconds("maxAccessTtlSeconds", 86_400, 1, HARD_MAX_ACCESS_TTL_SECONDS);
+  const maxRefresh = seconds("maxRefreshTtlSeconds", HARD_MAX_REFRESH_TTL_SECONDS, MIN_REFRESH_TTL_SECONDS, HARD_MAX_REFRESH_TTL_SECONDS);
+  return {
+    maxAccessTtlSeconds: maxAccess,
+    accessTtlSeconds: seconds("accessTtlSeconds", 3600, 1, maxAccess),
+    maxRefreshTtlSeconds: maxRefresh,
+    defaultRefreshTtlSeconds: seconds("defaultRefreshTtlSeconds", 86_400, MIN_REFRESH_TTL_SECONDS, maxRefresh),
+    gracePeriodSeconds: seconds("gracePeriodSeconds", DEFAULT_GRACE_PERIOD_SECONDS, 0, MAX_GRACE_PERIOD_SECONDS),
+    absoluteLifetimeSeconds: options.absoluteLifetimeSeconds === undefined ? undefined : seconds("absoluteLifetimeSeconds", 0, 60),
+    clockToleranceSeconds: seconds("clockToleranceSeconds", 60, 0, MAX_CLOCK_TOLERANCE_SECONDS),
+  };
+}
+
+/** The token service's words for an option out of range. */
+const serviceFailure: TokenRuleFailure = (name, min, max) =>
+  new TypeError(`createTokenService: option "${name}" must be an integer number of seconds in [${min}, ${max ?? Number.MAX_SAFE_INTEGER}]`);
 
 /**
  * normalizeTokenServiceOptions validates `options` once (a caller mistake
@@ -123,21 +176,20 @@ export function normalizeTokenServiceOptions(options: TokenServiceOptions): Toke
   if (options.adminKey !== undefined && options.adminKey.length < 16) {
     throw new TypeError('createTokenService: option "adminKey" must be at least 16 characters');
   }
-  const maxAccess = seconds("maxAccessTtlSeconds", options.maxAccessTtlSeconds, 86_400, 1, HARD_MAX_ACCESS_TTL_SECONDS);
-  const maxRefresh = seconds("maxRefreshTtlSeconds", options.maxRefreshTtlSeconds, HARD_MAX_REFRESH_TTL_SECONDS, MIN_REFRESH_TTL_SECONDS, HARD_MAX_REFRESH_TTL_SECONDS);
+  const rules = normalizeTokenRules(options, serviceFailure);
   const settings: TokenServiceSettings = {
     audience: options.audience ?? issuer,
     limits: {
-      accessTtlSeconds: seconds("accessTtlSeconds", options.accessTtlSeconds, 3600, 1, maxAccess),
-      maxAccessTtlSeconds: maxAccess,
-      defaultRefreshTtlSeconds: seconds("defaultRefreshTtlSeconds", options.defaultRefreshTtlSeconds, 86_400, MIN_REFRESH_TTL_SECONDS, maxRefresh),
-      maxRefreshTtlSeconds: maxRefresh,
+      accessTtlSeconds: rules.accessTtlSeconds,
+      maxAccessTtlSeconds: rules.maxAccessTtlSeconds,
+      defaultRefreshTtlSeconds: rules.defaultRefreshTtlSeconds,
+      maxRefreshTtlSeconds: rules.maxRefreshTtlSeconds,
     },
-    graceSeconds: seconds("gracePeriodSeconds", options.gracePeriodSeconds, DEFAULT_GRACE_PERIOD_SECONDS, 0, MAX_GRACE_PERIOD_SECONDS),
-    toleranceSeconds: seconds("clockToleranceSeconds", options.clockToleranceSeconds, 60, 0, MAX_CLOCK_TOLERANCE_SECONDS),
+    graceSeconds: rules.gracePeriodSeconds,
+    toleranceSeconds: rules.clockToleranceSeconds,
   };
-  if (options.absoluteLifetimeSeconds !== undefined) {
-    settings.absoluteLifetimeSeconds = seconds("absoluteLifetimeSeconds", options.absoluteLifetimeSeconds, 0, 60, Number.MAX_SAFE_INTEGER);
+  if (rules.absoluteLifetimeSeconds !== undefined) {
+    settings.absoluteLifetimeSeconds = rules.absoluteLifetimeSeconds;
   }
   if (options.adminKey !== undefined) {
     settings.adminKeyDigest = createHash("sha256").update(options.adminKey).digest();

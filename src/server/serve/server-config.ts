@@ -8,8 +8,7 @@ import { sessionServices } from "../services/session-services.js";
 import type { EventStore } from "../store/event-store.js";
 import type { FamilyStore } from "../store/family-store.js";
 import type { PostgresPoolOptions } from "../store/postgres-pool.js";
-import { HARD_MAX_ACCESS_TTL_SECONDS, HARD_MAX_REFRESH_TTL_SECONDS, MIN_REFRESH_TTL_SECONDS } from "../ttl-policy.js";
-import { DEFAULT_GRACE_PERIOD_SECONDS, MAX_CLOCK_TOLERANCE_SECONDS, MAX_GRACE_PERIOD_SECONDS } from "../token-service-options.js";
+import { normalizeTokenRules, type TokenRules } from "../token-service-options.js";
 import { normalizeConnectionLimits, type NormalizedConnectionLimits } from "./connection-limits.js";
 import { normalizeCorsOrigin } from "./cors-handler.js";
 import type { DualProtocolRequestHandler } from "./dual-protocol-listener.js";
@@ -24,21 +23,6 @@ export const KEYS_FILE_NAME = "keys.json";
 
 /** ADMIN_KEY_FILE_NAME is the generated admin-key file inside the data directory. */
 export const ADMIN_KEY_FILE_NAME = "admin-key";
-
-/**
- * TokenRules are the TokenService settings with every default applied, in
- * seconds; each field is documented on the option of the same name in
- * `TokenkitServerOptions`.
- */
-export interface TokenRules {
-  accessTtlSeconds: number;
-  maxAccessTtlSeconds: number;
-  defaultRefreshTtlSeconds: number;
-  maxRefreshTtlSeconds: number;
-  gracePeriodSeconds: number;
-  absoluteLifetimeSeconds: number | undefined;
-  clockToleranceSeconds: number;
-}
 
 /**
  * ServerConfig is {@link TokenkitServerOptions} validated and normalised
@@ -95,18 +79,28 @@ function seconds(options: TokenkitServerOptions, name: keyof TokenkitServerOptio
   return v;
 }
 
+/** The server's words for a token rule out of range, which `tokenkit serve` repeats under the flag. */
+function ruleFailure(name: string, min: number, max: number | undefined): ServerOptionError {
+  return new ServerOptionError(
+    name,
+    max === undefined ? `must be at least ${formatSeconds(min)} (whole seconds)` : `must be between ${formatSeconds(min)} and ${formatSeconds(max)} (whole seconds)`,
+  );
+}
+
+/**
+ * tokenRules validates the token rules with the token service's own
+ * normaliser. A server lowers the access and refresh TTL defaults to their caps
+ * when the caps are lower, so `--max-access-ttl 10m` alone is a valid setup.
+ */
 function tokenRules(options: TokenkitServerOptions): TokenRules {
-  const maxAccess = seconds(options, "maxAccessTtlSeconds", 86_400, 1, HARD_MAX_ACCESS_TTL_SECONDS);
-  const maxRefresh = seconds(options, "maxRefreshTtlSeconds", HARD_MAX_REFRESH_TTL_SECONDS, MIN_REFRESH_TTL_SECONDS, HARD_MAX_REFRESH_TTL_SECONDS);
-  return {
-    maxAccessTtlSeconds: maxAccess,
-    accessTtlSeconds: seconds(options, "accessTtlSeconds", Math.min(3600, maxAccess), 1, maxAccess),
-    maxRefreshTtlSeconds: maxRefresh,
-    defaultRefreshTtlSeconds: seconds(options, "defaultRefreshTtlSeconds", Math.min(86_400, maxRefresh), MIN_REFRESH_TTL_SECONDS, maxRefresh),
-    gracePeriodSeconds: seconds(options, "gracePeriodSeconds", DEFAULT_GRACE_PERIOD_SECONDS, 0, MAX_GRACE_PERIOD_SECONDS),
-    absoluteLifetimeSeconds: options.absoluteLifetimeSeconds === undefined ? undefined : seconds(options, "absoluteLifetimeSeconds", 0, 60),
-    clockToleranceSeconds: seconds(options, "clockToleranceSeconds", 60, 0, MAX_CLOCK_TOLERANCE_SECONDS),
-  };
+  const lowered = { ...options };
+  if (typeof options.maxAccessTtlSeconds === "number") {
+    lowered.accessTtlSeconds ??= Math.min(3600, options.maxAccessTtlSeconds);
+  }
+  if (typeof options.maxRefreshTtlSeconds === "number") {
+    lowered.defaultRefreshTtlSeconds ??= Math.min(86_400, options.maxRefreshTtlSeconds);
+  }
+  return normalizeTokenRules(lowered, ruleFailure);
 }
 
 function nonEmpty(options: TokenkitServerOptions, name: "host" | "dataDir" | "adminKeyFile" | "audience" | "databaseUrl", fallback?: string): string | undefined {
