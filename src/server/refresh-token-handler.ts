@@ -7,20 +7,44 @@ import { TokenPairSchema, type RefreshTokenRequest, type TokenPair } from "../..
 import { authError } from "../auth-error.js";
 import { toAuthError } from "./bearer.js";
 import { hashToken, openForToken, sealForToken } from "./grace-box.js";
+import { refreshHandleSid } from "./refresh-handle.js";
 import { TokenVerificationError } from "./jwt/token-verifier.js";
 import type { FamilyRecord, RotateResult } from "./store/family-store.js";
 import { expiresInSeconds } from "./token-minter.js";
 import { noteRevoked, type TokenServiceContext } from "./token-service-context.js";
 
-async function verifiedClaims(ctx: TokenServiceContext, token: string): Promise<JWTPayload> {
+/**
+ * legacyClaims verifies a refresh token issued as a signed `rt+jwt` by an
+ * earlier release, so sessions started before an upgrade keep rotating.
+ */
+async function legacyClaims(ctx: TokenServiceContext, token: string): Promise<JWTPayload> {
   try {
     return await ctx.verifyRefresh(token);
   } catch (err) {
     if (err instanceof TokenVerificationError && err.reason === AuthErrorReason.TOKEN_EXPIRED) {
-      throw authError(AuthErrorReason.SESSION_EXPIRED, "refresh token has expired; a new login is needed");
+      throw expired();
     }
     throw toAuthError(err, "refresh token");
   }
+}
+
+/**
+ * presentedSession returns the family a refresh token names: an opaque
+ * handle names it in clear (used only to find the family's immutable fields;
+ * the store's compare-and-swap on the token's hash decides everything), a
+ * refresh JWT of an earlier release once its signature and claims verify.
+ */
+async function presentedSession(ctx: TokenServiceContext, token: string): Promise<string | undefined> {
+  const sid = refreshHandleSid(token);
+  if (sid !== undefined) {
+    return sid;
+  }
+  const claims = await legacyClaims(ctx, token);
+  return typeof claims.sid === "string" ? claims.sid : undefined;
+}
+
+function expired(): ConnectError {
+  return authError(AuthErrorReason.SESSION_EXPIRED, "refresh token has expired; a new login is needed");
 }
 
 /**
@@ -55,6 +79,8 @@ function outcome(ctx: TokenServiceContext, token: string, result: RotateResult, 
         throw authError(AuthErrorReason.REFRESH_TOKEN_REUSED, "the session was revoked after refresh token reuse; a new login is needed");
       }
       throw authError(AuthErrorReason.TOKEN_REVOKED, "the session was revoked; a new login is needed");
+    case "expired":
+      throw expired();
     case "unknown":
       throw authError(AuthErrorReason.TOKEN_INVALID, "refresh token is not known to this server");
     case "current":
@@ -74,12 +100,12 @@ export async function refreshToken(ctx: TokenServiceContext, req: RefreshTokenRe
   if (token === "") {
     throw new ConnectError("refresh_token is required", Code.InvalidArgument);
   }
-  const claims = await verifiedClaims(ctx, token);
+  const sid = await presentedSession(ctx, token);
   const presentedHash = hashToken(token);
   const nowMs = ctx.clock.now();
   const now = Math.floor(nowMs / 1000);
   const graceSeconds = ctx.settings.graceSeconds;
-  let family: FamilyRecord | undefined = typeof claims.sid === "string" ? ctx.families.get(claims.sid) : undefined;
+  let family: FamilyRecord | undefined = sid === undefined ? undefined : ctx.families.get(sid);
   if (family === undefined) {
     const probe = await ctx.store.rotate({ presentedHash, now, graceSeconds });
     if (probe.kind !== "current") {
@@ -91,7 +117,7 @@ export async function refreshToken(ctx: TokenServiceContext, req: RefreshTokenRe
   if (family.absoluteExpiresAt !== undefined && now >= family.absoluteExpiresAt) {
     throw authError(AuthErrorReason.SESSION_EXPIRED, "the session reached its absolute lifetime; a new login is needed");
   }
-  const { pair, record } = await ctx.mint(family, nowMs);
+  const { pair, record } = ctx.mint(family, nowMs);
   const box = sealForToken(token, toBinary(TokenPairSchema, pair));
   const result = await ctx.store.rotate({ presentedHash, now, graceSeconds, successor: { record, box } });
   return result.kind === "rotated" ? pair : outcome(ctx, token, result, nowMs);

@@ -2,14 +2,22 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { decodeProtectedHeader } from "jose";
 import type { RevokeTokenRequest } from "../../gen/tokenkit/v1/token_service_pb.js";
 import { ACCESS_TOKEN_TYPE, MAX_TOKEN_BYTES, REFRESH_TOKEN_TYPE } from "./jwt/claims.js";
+import { hashToken } from "./grace-box.js";
+import { refreshHandleSid } from "./refresh-handle.js";
 import { noteRevoked, type TokenServiceContext } from "./token-service-context.js";
 
 /**
  * sessionOf returns the family a token of this issuer names, expired or for
- * another audience (RFC 7009), or `""` for anything else. Only local
- * verification runs here, so a store failure is never mistaken for garbage.
+ * another audience (RFC 7009), or `""` for anything else. An opaque refresh
+ * handle names its family only through the store (the id it carries is not
+ * trusted, or anyone could revoke any session); a store failure propagates
+ * as `Unavailable` rather than being mistaken for garbage. JWTs are verified
+ * locally.
  */
 async function sessionOf(ctx: TokenServiceContext, token: string): Promise<string> {
+  if (refreshHandleSid(token) !== undefined) {
+    return (await ctx.store.sessionOf(hashToken(token))) ?? "";
+  }
   try {
     const lenient = { ignoreExpiry: true, ignoreAudience: true };
     const typ = token.length <= MAX_TOKEN_BYTES ? decodeProtectedHeader(token).typ : undefined;

@@ -3,7 +3,8 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { TokenPairSchema, type TokenPair } from "../../gen/tokenkit/v1/token_service_pb.js";
 import { hashToken } from "./grace-box.js";
-import { ACCESS_TOKEN_TYPE, MAX_TOKEN_BYTES, REFRESH_TOKEN_TYPE } from "./jwt/claims.js";
+import { ACCESS_TOKEN_TYPE, MAX_TOKEN_BYTES } from "./jwt/claims.js";
+import { newRefreshHandle } from "./refresh-handle.js";
 import type { FamilyRecord, RefreshRecord } from "./store/family-store.js";
 import type { TokenSigner } from "./token-signer.js";
 
@@ -16,16 +17,14 @@ export interface MintedPair {
 }
 
 /** TokenMinter signs a new pair for a family at a time in milliseconds. */
-export type TokenMinter = (family: FamilyRecord, nowMs: number) => Promise<MintedPair>;
+export type TokenMinter = (family: FamilyRecord, nowMs: number) => MintedPair;
 
 /** TokenMinterOptions configures {@link createTokenMinter}. */
 export interface TokenMinterOptions {
   /** sign signs a payload with the current key. */
   sign: TokenSigner;
-  /** issuer is the `iss` of both tokens. */
+  /** issuer is the `iss` of access tokens. */
   issuer: string;
-  /** refreshAudience is the `aud` of refresh tokens (the token service only). */
-  refreshAudience: string;
   /** newId returns a fresh random `jti`. */
   newId: () => string;
 }
@@ -40,7 +39,8 @@ export function expiresInSeconds(expSeconds: number, nowMs: number): bigint {
 }
 
 /**
- * createTokenMinter returns a {@link TokenMinter}. The refresh token expires
+ * createTokenMinter returns a {@link TokenMinter}: a signed access token and
+ * an opaque refresh handle (see {@link newRefreshHandle}). The refresh token expires
  * at `now + refresh TTL`, cut to the family's absolute end; the access token
  * at `now + access TTL`, cut to the refresh token's expiry, so an access token
  * never outlives its session. Claims are whole seconds: `iat` is the current
@@ -49,8 +49,8 @@ export function expiresInSeconds(expSeconds: number, nowMs: number): bigint {
  * and `expires_in_seconds` (whole seconds left) reports exactly the TTL.
  */
 export function createTokenMinter(options: TokenMinterOptions): TokenMinter {
-  const { sign, issuer, refreshAudience, newId } = options;
-  return async (family, nowMs) => {
+  const { sign, issuer, newId } = options;
+  return (family, nowMs) => {
     const now = Math.floor(nowMs / 1000);
     const from = Math.ceil(nowMs / 1000);
     const refreshExp = Math.min(from + family.refreshTtlSeconds, family.absoluteExpiresAt ?? Number.MAX_SAFE_INTEGER);
@@ -70,8 +70,8 @@ export function createTokenMinter(options: TokenMinterOptions): TokenMinter {
     if (family.actor !== undefined) {
       access.act = family.actor;
     }
-    const refresh = { iss: issuer, sub: family.subject, aud: refreshAudience, sid: family.sid, jti: newId(), iat: now, exp: refreshExp, refresh_ttl: family.refreshTtlSeconds };
-    const [accessToken, refreshToken] = await Promise.all([sign(access, ACCESS_TOKEN_TYPE), sign(refresh, REFRESH_TOKEN_TYPE)]);
+    const accessToken = sign(access, ACCESS_TOKEN_TYPE);
+    const refreshToken = newRefreshHandle(family.sid);
     if (accessToken.length > MAX_TOKEN_BYTES) {
       throw new ConnectError(`the requested claims make an access token larger than ${MAX_TOKEN_BYTES} bytes`, Code.InvalidArgument);
     }

@@ -22,7 +22,7 @@ export interface TokenServiceContext {
   readonly mint: TokenMinter;
   /** verifyAccess verifies bearer access tokens. */
   readonly verifyAccess: AccessTokenVerifier;
-  /** verifyRefresh verifies refresh tokens. */
+  /** verifyRefresh verifies the signed `rt+jwt` refresh tokens of earlier releases (today's are opaque handles). */
   readonly verifyRefresh: TokenVerifier;
   /** revocations hears about revocations made here, if given. */
   readonly revocations?: RevocationCache;
@@ -59,7 +59,7 @@ export function newFamily(
 
 /** startFamily mints the first pair of `family` at `nowMs` and stores both. */
 export async function startFamily(ctx: TokenServiceContext, family: FamilyRecord, nowMs: number): Promise<TokenPair> {
-  const { pair, record } = await ctx.mint(family, nowMs);
+  const { pair, record } = ctx.mint(family, nowMs);
   await ctx.store.createFamily(family, record);
   ctx.families.set(family);
   return pair;

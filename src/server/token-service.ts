@@ -46,7 +46,7 @@ export function createTokenService(options: TokenServiceOptions): ServiceImpl<ty
     settings,
     store,
     families: createFamilyCache(FAMILY_CACHE_SIZE),
-    mint: createTokenMinter({ sign: createTokenSigner(keyRing), issuer, refreshAudience, newId: newSessionId }),
+    mint: createTokenMinter({ sign: createTokenSigner(keyRing), issuer, newId: newSessionId }),
     verifyAccess: createAccessTokenVerifier({ keys: keyRing, issuer, audience: settings.audience, clockToleranceSeconds, clock }),
     verifyRefresh: createTokenVerifier({ keys: keyRing, typ: REFRESH_TOKEN_TYPE, issuer, audience: refreshAudience, clockToleranceSeconds, clock }),
     revocations,

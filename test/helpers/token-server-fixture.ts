@@ -1,3 +1,4 @@
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { createClient, createRouterTransport, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { HeartbeatService } from "../../gen/tokenkit/v1/heartbeat_service_pb.js";
 import { TokenService } from "../../gen/tokenkit/v1/token_service_pb.js";
@@ -99,6 +100,14 @@ export async function createTokenServerFixture(
       await store.close();
     },
   };
+}
+
+/**
+ * refreshExpiry returns when a pair's refresh token expires, in Unix seconds, as the response
+ * reports it (refresh tokens are opaque handles: the store, not the token, holds the expiry).
+ */
+export function refreshExpiry(pair: { refreshTokenExpireTime?: Timestamp }): number {
+  return Number(pair.refreshTokenExpireTime!.seconds);
 }
 
 /** decodeClaims returns the payload of a compact JWS without verifying it (for assertions). */

@@ -16,10 +16,10 @@ describe("store janitor", () => {
     const store = createMemoryFamilyStore();
     const now = Math.floor(clock.now() / 1000);
     await store.createFamily(
-      { sid: "f", subject: "s", scopes: [], audiences: ["a"], metadata: {}, accessTtlSeconds: 60, refreshTtlSeconds: 120, createdAt: now },
-      { hash: "h0", sid: "f", issuedAt: now, expiresAt: now + 120 },
+      { sid: "f", subject: "s", scopes: [], audiences: ["a"], metadata: {}, accessTtlSeconds: 60, refreshTtlSeconds: 400, createdAt: now },
+      { hash: "h0", sid: "f", issuedAt: now, expiresAt: now + 400 },
     );
-    await store.rotate({ presentedHash: "h0", now, graceSeconds: 300, successor: { record: { hash: "h1", sid: "f", issuedAt: now, expiresAt: now + 120 }, box: new Uint8Array(4) } });
+    await store.rotate({ presentedHash: "h0", now, graceSeconds: 300, successor: { record: { hash: "h1", sid: "f", issuedAt: now, expiresAt: now + 400 }, box: new Uint8Array(4) } });
     const janitor = startStoreJanitor({ store, clock, intervalMs: 60_000 });
     clock.advance(300_000); // purges at +60 … +300 s keep the box: it is not older than 300 s
     await settle();

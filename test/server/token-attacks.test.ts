@@ -1,6 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import { SignJWT, generateKeyPair, base64url } from "jose";
-import { afterEach, beforeEach, describe, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AuthErrorReason } from "../../gen/tokenkit/v1/auth_error_pb.js";
 import type { TokenPair } from "../../gen/tokenkit/v1/token_service_pb.js";
 import { ISSUER, createTokenServerFixture, decodeClaims, decodeHeader, type TokenServerFixture } from "../helpers/token-server-fixture.js";
@@ -137,6 +137,19 @@ describe("bearer verification rejects attacks with the documented code and reaso
   it("a token without the required scope → PermissionDenied + INSUFFICIENT_SCOPE", async () => {
     const noScope = (await f.issue({ subject: "bob", scopes: ["events:read"] })).tokenPair!;
     await expectConnectError(f.callAs(noScope.accessToken), Code.PermissionDenied, INSUFFICIENT_SCOPE);
+  });
+
+  it("a forged refresh handle naming a live session's id neither rotates nor revokes it", async () => {
+    // The handle carries the family id in clear; only the stored hash of the whole handle makes it valid.
+    const genuine = pair.refreshToken;
+    const forged = `tkr_${"A".repeat(43)}${pair.sessionId}`;
+    await expectConnectError(f.tokens.refreshToken({ refreshToken: forged }), Code.Unauthenticated, TOKEN_INVALID, [forged]);
+    await f.tokens.revokeToken({ token: forged }); // RFC 7009: OK, and nothing revoked
+    const flipped = genuine.slice(0, 10) + (genuine[10] === "A" ? "B" : "A") + genuine.slice(11);
+    await expectConnectError(f.tokens.refreshToken({ refreshToken: flipped }), Code.Unauthenticated, TOKEN_INVALID, [flipped]);
+    await f.callAs(pair.accessToken);
+    const next = (await f.tokens.refreshToken({ refreshToken: genuine })).tokenPair!;
+    expect(next.sessionId).toBe(pair.sessionId);
   });
 
   it("the issuer's own refresh-token audience is not an access audience", async () => {

@@ -2,7 +2,7 @@ import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { AuthErrorReason } from "../../gen/tokenkit/v1/auth_error_pb.js";
 import type { TokenPair } from "../../gen/tokenkit/v1/token_service_pb.js";
-import { createTokenServerFixture, type TokenServerFixture } from "../helpers/token-server-fixture.js";
+import { createTokenServerFixture, refreshExpiry, type TokenServerFixture } from "../helpers/token-server-fixture.js";
 import { expectConnectError } from "../helpers/expect-error.js";
 
 describe("TokenService rotation, grace and reuse", () => {
@@ -92,14 +92,24 @@ describe("TokenService rotation, grace and reuse", () => {
     await expectConnectError(f.tokens.refreshToken({ refreshToken: p0.refreshToken }), Code.Unauthenticated, AuthErrorReason.SESSION_EXPIRED, [p0.refreshToken]);
   });
 
+  it("a refresh token rotates up to the second before its reported expiry, and at that second the session is over", async () => {
+    f = await createTokenServerFixture();
+    const p0 = (await f.issue({ subject: "alice", refreshTokenTtlSeconds: 120n })).tokenPair!;
+    f.clock.set(refreshExpiry(p0) * 1000 - 1000);
+    const p1 = (await f.tokens.refreshToken({ refreshToken: p0.refreshToken })).tokenPair!;
+    f.clock.set(refreshExpiry(p1) * 1000);
+    await expectConnectError(f.tokens.refreshToken({ refreshToken: p1.refreshToken }), Code.Unauthenticated, AuthErrorReason.SESSION_EXPIRED, [p1.refreshToken]);
+    // Expiry is not reuse: re-presenting the spent, now expired predecessor does not revoke anything.
+    await expectConnectError(f.tokens.refreshToken({ refreshToken: p0.refreshToken }), Code.Unauthenticated, AuthErrorReason.SESSION_EXPIRED);
+  });
+
   it("the absolute family lifetime caps every refresh token", async () => {
     f = await createTokenServerFixture({ absoluteLifetimeSeconds: 3600 });
     let p = (await f.issue({ subject: "alice", refreshTokenTtlSeconds: 86_400n })).tokenPair!;
     const start = Math.floor(f.clock.now() / 1000);
     f.clock.advance(3_000_000);
     p = (await f.tokens.refreshToken({ refreshToken: p.refreshToken })).tokenPair!;
-    const rtExp = JSON.parse(Buffer.from(p.refreshToken.split(".")[1]!, "base64url").toString()).exp;
-    expect(rtExp).toBe(start + 3600);
+    expect(refreshExpiry(p)).toBe(start + 3600);
     f.clock.advance(600_000);
     await expectConnectError(f.tokens.refreshToken({ refreshToken: p.refreshToken }), Code.Unauthenticated, AuthErrorReason.SESSION_EXPIRED);
   });

@@ -86,6 +86,25 @@ export function describeFamilyStoreContract(name: string, open: () => Promise<Op
       expect(await rotate("h1", "h2", T0 + 20)).toEqual({ kind: "rotated", generation: 2 });
     });
 
+    it("expiry is the store's decision: at expiresAt a token is expired, spent or not, before any reuse rule", async () => {
+      await s.createFamily(family("f1"), { ...token("h0", "f1"), expiresAt: T0 + 100 });
+      expect(await s.rotate({ presentedHash: "h0", now: T0 + 99, graceSeconds: 30 })).toMatchObject({ kind: "current" });
+      expect(await rotate("h0", "h1", T0 + 100)).toEqual({ kind: "expired" });
+      expect(await s.rotate({ presentedHash: "h0", now: T0 + 100, graceSeconds: 30 })).toEqual({ kind: "expired" });
+      // An expired spent token is not reuse: the family stays live.
+      expect(await rotate("h0", "h1", T0 + 50)).toEqual({ kind: "rotated", generation: 1 });
+      expect(await s.rotate({ presentedHash: "h0", now: T0 + 200, graceSeconds: 30 })).toEqual({ kind: "expired" });
+      expect((await s.getFamily("f1"))!.revokedAt).toBeUndefined();
+    });
+
+    it("sessionOf names the family of any stored hash, spent or not, and nothing else", async () => {
+      await s.createFamily(family("f1"), token("h0", "f1"));
+      await rotate("h0", "h1", T0);
+      expect(await s.sessionOf("h0")).toBe("f1");
+      expect(await s.sessionOf("h1")).toBe("f1");
+      expect(await s.sessionOf("nope")).toBeUndefined();
+    });
+
     it("grace: the immediate predecessor within grace returns the byte-identical box", async () => {
       await s.createFamily(family("f1"), token("h0", "f1"));
       await s.rotate({ presentedHash: "h0", now: T0, graceSeconds: 30, successor: { record: token("h1", "f1", T0), box: box(7) } });

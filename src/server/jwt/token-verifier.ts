@@ -11,6 +11,7 @@ import { AuthErrorReason } from "../../../gen/tokenkit/v1/auth_error_pb.js";
 import { systemClock, type Clock } from "../../lib/clock.js";
 import type { KeyRing } from "../keys/key-ring.js";
 import { SIGNING_ALGORITHMS } from "../keys/key-store.js";
+import { refreshHandleSid } from "../refresh-handle.js";
 import { MAX_TOKEN_BYTES } from "./claims.js";
 
 /**
@@ -146,6 +147,10 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     }
     if (token.length > MAX_TOKEN_BYTES) {
       throw new TokenVerificationError(AuthErrorReason.TOKEN_MALFORMED, `token is larger than ${MAX_TOKEN_BYTES} bytes`);
+    }
+    if (refreshHandleSid(token) !== undefined) {
+      // docs/DESIGN.md §3: a refresh token presented as a bearer is TOKEN_INVALID, not merely malformed.
+      throw new TokenVerificationError(AuthErrorReason.TOKEN_INVALID, "a refresh token is not an access token");
     }
     if (!COMPACT_JWS.test(token)) {
       throw new TokenVerificationError(AuthErrorReason.TOKEN_MALFORMED, "token is not a compact JWS");

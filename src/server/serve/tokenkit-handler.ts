@@ -11,6 +11,16 @@ import { createHealthService } from "./health-service.js";
 import { createJwksHandler, JWKS_PATH } from "./jwks-handler.js";
 import { createReflectionServiceV1, createReflectionServiceV1alpha } from "./reflection-service.js";
 
+/**
+ * COMPRESS_MIN_BYTES is the smallest response message the server compresses
+ * when the client accepts gzip or br (connect-es's default is 1 KiB). Token
+ * pairs, heartbeats and health answers are under 2 KiB and mostly base64
+ * signatures and random ids, which gzip barely shrinks: compressing them
+ * cost more CPU than the rest of a rotation's HTTP path. Event pages, the
+ * only large messages, are still compressed.
+ */
+const COMPRESS_MIN_BYTES = 16 * 1024;
+
 /** TokenkitHandlerOptions configures {@link createTokenkitHandler}. */
 export interface TokenkitHandlerOptions {
   /** services lists the services `routes` registers, for health checks and reflection. Required. */
@@ -69,6 +79,7 @@ export function createTokenkitHandler(options: TokenkitHandlerOptions): DualProt
   const handler = connectNodeAdapter({
     interceptors: options.interceptors ?? [],
     readMaxBytes,
+    compressMinBytes: COMPRESS_MIN_BYTES,
     routes(router) {
       options.routes(router);
       router.service(Health, createHealthService({ services: names, serving: options.serving }));

@@ -99,6 +99,8 @@ export type RotateResult =
   | { kind: "reused"; revokedSids: string[] }
   /** The family was already revoked. */
   | { kind: "revoked"; reason: RevokeReason }
+  /** The presented token is past its expiry (`now >= expiresAt`): the session is over. */
+  | { kind: "expired" }
   /** No such token is known. */
   | { kind: "unknown" };
 
@@ -127,8 +129,20 @@ export interface FamilyStore {
   createFamily(family: FamilyRecord, first: Omit<RefreshRecord, "generation">): Promise<void>;
   /** getFamily returns a family by sid. */
   getFamily(sid: string): Promise<FamilyRecord | undefined>;
-  /** rotate is the atomic rotation step; see {@link RotateResult}. */
+  /**
+   * rotate is the atomic rotation step; see {@link RotateResult}. The store
+   * decides expiry too: refresh tokens may be opaque handles that carry no
+   * `exp` of their own. Checked in this order: unknown, expired, revoked,
+   * then current, grace or reuse.
+   */
   rotate(input: RotateInput): Promise<RotateResult>;
+  /**
+   * sessionOf returns the family (`sid`) of the refresh token with this
+   * hash, spent or not, expired or not, or undefined when none is stored.
+   * Revocation (RFC 7009) uses it: an opaque refresh token names its family
+   * only through the store.
+   */
+  sessionOf(hash: string): Promise<string | undefined>;
   /**
    * revokeFamily revokes the family and all its descendants (delegated
    * children, recursively) that are not revoked yet, and returns their sids.

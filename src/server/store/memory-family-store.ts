@@ -98,6 +98,9 @@ export function createMemoryFamilyStore(): FamilyStore {
       if (t === undefined) {
         return { kind: "unknown" };
       }
+      if (now >= t.expiresAt) {
+        return { kind: "expired" };
+      }
       const family = families.get(t.sid)!;
       if (family.revokedAt !== undefined) {
         return { kind: "revoked", reason: family.revokeReason ?? "revoked" };
@@ -126,6 +129,10 @@ export function createMemoryFamilyStore(): FamilyStore {
         return { kind: "grace", box: t.successorBox };
       }
       return { kind: "reused", revokedSids: revoke(t.sid, now, "reused") };
+    },
+    async sessionOf(hash) {
+      check();
+      return tokens.get(hash)?.sid;
     },
     async revokeFamily(sid, now, reason) {
       check();

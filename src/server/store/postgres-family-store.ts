@@ -39,6 +39,7 @@ interface FamilyRow {
 
 /** The presented token, its family and its successor, for the outcome of a rotation that did not rotate. */
 interface PresentedRow extends FamilyRow {
+  t_expires_at: string;
   t_spent_at: string | null;
   t_successor_box: Buffer | null;
   s_exists: boolean;
@@ -89,7 +90,7 @@ const ROTATE = `
     UPDATE tokenkit_refresh_tokens t
     SET spent_at = $2, successor_hash = $3, successor_box = $4
     FROM tokenkit_families f
-    WHERE t.hash = $1 AND t.spent_at IS NULL AND f.sid = t.sid AND f.revoked_at IS NULL
+    WHERE t.hash = $1 AND t.spent_at IS NULL AND t.expires_at > $2 AND f.sid = t.sid AND f.revoked_at IS NULL
     RETURNING t.sid, t.generation
   )
   INSERT INTO tokenkit_refresh_tokens (hash, sid, generation, issued_at, expires_at)
@@ -97,7 +98,7 @@ const ROTATE = `
   RETURNING generation`;
 
 const SELECT_PRESENTED = `
-  SELECT ${FAMILY_COLUMNS}, t.spent_at AS t_spent_at, t.successor_box AS t_successor_box,
+  SELECT ${FAMILY_COLUMNS}, t.expires_at AS t_expires_at, t.spent_at AS t_spent_at, t.successor_box AS t_successor_box,
          s.hash IS NOT NULL AS s_exists, s.spent_at AS s_spent_at
   FROM tokenkit_refresh_tokens t
   JOIN tokenkit_families f ON f.sid = t.sid
@@ -192,6 +193,9 @@ export async function createPostgresFamilyStore(options: PostgresFamilyStoreOpti
     if (t === undefined) {
       return { kind: "unknown" };
     }
+    if (now >= Number(t.t_expires_at)) {
+      return { kind: "expired" };
+    }
     if (t.revoked_at !== null) {
       return { kind: "revoked", reason: (t.revoke_reason ?? "revoked") as RevokeReason };
     }
@@ -236,6 +240,11 @@ export async function createPostgresFamilyStore(options: PostgresFamilyStoreOpti
         return rows[0] === undefined ? undefined : toFamily(rows[0]);
       }),
     rotate: (input) => call("rotate", () => rotate(input)),
+    sessionOf: (hash) =>
+      call("sessionOf", async () => {
+        const { rows } = await pool.query<{ sid: string }>(`SELECT sid FROM tokenkit_refresh_tokens WHERE hash = $1`, [hash]);
+        return rows[0]?.sid;
+      }),
     revokeFamily: (sid, now, reason) => call("revokeFamily", () => revoke(sid, now, reason)),
     revocationsSince: (since) =>
       call("revocationsSince", async (): Promise<Revocation[]> => {

@@ -43,6 +43,7 @@ interface TokenRow {
   hash: string;
   sid: string;
   generation: number;
+  expires_at: number;
   spent_at: number | null;
   successor_hash: string | null;
   successor_box: Buffer | null;
@@ -91,8 +92,9 @@ export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): Fami
   );
   const selectFamily = db.prepare(`SELECT * FROM families WHERE sid = ?`);
   const selectToken = db.prepare(
-    `SELECT hash, sid, generation, spent_at, successor_hash, successor_box FROM refresh_tokens WHERE hash = ?`,
+    `SELECT hash, sid, generation, expires_at, spent_at, successor_hash, successor_box FROM refresh_tokens WHERE hash = ?`,
   );
+  const selectSession = db.prepare(`SELECT sid FROM refresh_tokens WHERE hash = ?`).pluck();
   const selectSpent = db.prepare(`SELECT spent_at FROM refresh_tokens WHERE hash = ?`).pluck();
   const spend = db.prepare(
     `UPDATE refresh_tokens SET spent_at = ?, successor_hash = ?, successor_box = ? WHERE hash = ? AND spent_at IS NULL`,
@@ -127,6 +129,9 @@ export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): Fami
     const t = selectToken.get(presentedHash) as TokenRow | undefined;
     if (t === undefined) {
       return { kind: "unknown" };
+    }
+    if (now >= t.expires_at) {
+      return { kind: "expired" };
     }
     const fam = selectFamily.get(t.sid) as FamilyRow;
     if (fam.revoked_at !== null) {
@@ -191,6 +196,7 @@ export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): Fami
         return r === undefined ? undefined : toFamily(r);
       }),
     rotate: (input) => run("rotate", () => rotateTx.immediate(input)),
+    sessionOf: (hash) => run("sessionOf", () => (selectSession.get(hash) as string | undefined) ?? undefined),
     revokeFamily: (sid, now, reason) => run("revokeFamily", () => revokeTx.immediate(sid, now, reason)),
     revocationsSince: (since) => run("revocationsSince", () => selectRevocations.all(since) as Revocation[]),
     purge: (expiredBefore, boxBefore) => run("purge", () => purgeTx.immediate(expiredBefore, boxBefore)),
