@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
-import { SignJWT, jwtVerify } from "jose";
+import { SignJWT } from "jose";
 import {
   IssueTokenRequestSchema,
   IssueTokenResponseSchema,
@@ -33,23 +33,16 @@ async function startServer(kind) {
   };
 }
 
-/** The in-process ceiling: what the same crypto costs with no network or store. */
+/**
+ * The in-process ceiling: the one signature every pair needs (the access token), with jose's
+ * SignJWT as most Node token servers make it, with no network, store or Connect.
+ */
 async function crypto(keyRing) {
   const { kid, alg, key } = keyRing.signingKey();
   const now = Math.floor(Date.now() / 1000);
   const claims = { iss: "http://bench.local", sub: "bench", aud: "http://bench.local", iat: now, exp: now + 3600, jti: "x", sid: "s", scope: "a b", refresh_ttl: 86400, meta: {} };
-  const sign = (typ) => new SignJWT(claims).setProtectedHeader({ alg, kid, typ }).sign(key);
-  const token = await sign("rt+jwt");
-  const pub = keyRing.verificationKey(kid).key;
-  return {
-    refresh: async () => {
-      await jwtVerify(token, pub, { algorithms: [alg] });
-      await Promise.all([sign("at+jwt"), sign("rt+jwt")]);
-    },
-    issue: async () => {
-      await Promise.all([sign("at+jwt"), sign("rt+jwt")]);
-    },
-  };
+  const sign = () => new SignJWT(claims).setProtectedHeader({ alg, kid, typ: "at+jwt" }).sign(key);
+  return { refresh: sign, issue: sign };
 }
 
 /** serverRows measures the token server with the given store kind ("sqlite" or "memory"). */
@@ -76,8 +69,8 @@ export async function serverRows({ quick, store = "sqlite" }) {
     const issue = await interleave(rounds, () => throughput(issueOnce, { concurrency, ms }), () => throughput(ceiling.issue, { concurrency, ms }));
     const label = store === "sqlite" ? "SQLite" : store;
     return [
-      row("refresh-rpc", `RefreshToken rotations/s, h2c loopback, ${label} (baseline: in-process verify + 2 signs)`, refresh.tokenkit, refresh.baseline, "ops/s", "≥ 1500 ops/s", refresh.tokenkit >= 1500),
-      row("issue-rpc", `IssueToken calls/s, h2c loopback, ${label} (baseline: in-process 2 signs)`, issue.tokenkit, issue.baseline, "ops/s", "≥ 2000 ops/s", issue.tokenkit >= 2000),
+      row("refresh-rpc", `RefreshToken rotations/s, h2c loopback, ${label} (baseline: one in-process jose SignJWT)`, refresh.tokenkit, refresh.baseline, "ops/s", "≥ 2500 ops/s", refresh.tokenkit >= 2500),
+      row("issue-rpc", `IssueToken calls/s, h2c loopback, ${label} (baseline: one in-process jose SignJWT)`, issue.tokenkit, issue.baseline, "ops/s", "≥ 3000 ops/s", issue.tokenkit >= 3000),
     ];
   } finally {
     session.close();

@@ -3,7 +3,10 @@ import type { ActorClaim } from "../store/family-store.js";
 /** ACCESS_TOKEN_TYPE is the JWS `typ` of access tokens (RFC 9068). */
 export const ACCESS_TOKEN_TYPE = "at+jwt";
 
-/** REFRESH_TOKEN_TYPE is the JWS `typ` of refresh tokens. */
+/**
+ * REFRESH_TOKEN_TYPE is the JWS `typ` of the signed refresh tokens earlier releases issued; they
+ * still rotate. Refresh tokens issued today are opaque handles (`tkr_…`), not JWTs.
+ */
 export const REFRESH_TOKEN_TYPE = "rt+jwt";
 
 /** MAX_TOKEN_BYTES is the size above which a token is rejected before parsing. */
@@ -38,7 +41,7 @@ export interface AccessTokenClaims {
   act?: ActorClaim;
 }
 
-/** RefreshTokenClaims are the verified claims of a refresh token. */
+/** RefreshTokenClaims are the verified claims of a signed (`rt+jwt`) refresh token of an earlier release. */
 export interface RefreshTokenClaims {
   /** sub is the principal. */
   sub: string;
