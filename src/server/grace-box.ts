@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, hkdfSync } from "node:crypto";
+import { randomPooled } from "./random-pool.js";
 
 const SALT = Buffer.from("tokenkit.v1 grace box");
 const IV_BYTES = 12;
@@ -24,7 +25,7 @@ export function hashToken(token: string): string {
  * predecessor, which is exactly the grace-window case.
  */
 export function sealForToken(token: string, plaintext: Uint8Array): Uint8Array {
-  const iv = randomBytes(IV_BYTES);
+  const iv = randomPooled(IV_BYTES);
   const cipher = createCipheriv("aes-256-gcm", keyFor(token), iv);
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   return Buffer.concat([iv, body, cipher.getAuthTag()]);

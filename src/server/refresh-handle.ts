@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomId } from "./random-pool.js";
 
 /**
  * REFRESH_HANDLE_PREFIX starts every refresh token tokenkit issues: an
@@ -26,7 +26,7 @@ const HANDLE = /^tkr_[A-Za-z0-9_-]{44,107}$/;
  * id was altered hashes to a row that does not exist.
  */
 export function newRefreshHandle(sid: string): string {
-  return `${REFRESH_HANDLE_PREFIX}${randomBytes(32).toString("base64url")}${sid}`;
+  return `${REFRESH_HANDLE_PREFIX}${randomId(32)}${sid}`;
 }
 
 /** refreshHandleSid returns the family id a refresh handle names, or undefined when `token` is not a handle. */

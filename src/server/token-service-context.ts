@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
 import type { Clock } from "../lib/clock.js";
+import { randomId } from "./random-pool.js";
 import type { Logger } from "../lib/logger.js";
 import type { AccessTokenVerifier } from "./jwt/access-token-verifier.js";
 import type { TokenVerifier } from "./jwt/token-verifier.js";
@@ -34,7 +34,7 @@ export interface TokenServiceContext {
 
 /** newSessionId returns a fresh random family id. */
 export function newSessionId(): string {
-  return randomBytes(16).toString("base64url");
+  return randomId(16);
 }
 
 /**
