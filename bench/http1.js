@@ -150,8 +150,11 @@ export async function load(target, { ms, headers = {} }) {
   return (count * 1000) / elapsed;
 }
 
-/** http1Rows measures the HTTP/1.1 refresh rows; `quick` is the smoke mode (~0.5 s × 2 rounds). */
-export async function http1Rows({ quick }) {
+/**
+ * http1Rows measures the HTTP/1.1 refresh rows; `quick` is the smoke mode (~0.5 s × 2 rounds). `log`, when
+ * given, receives one line per configuration with its per-round samples.
+ */
+export async function http1Rows({ quick, log }) {
   const ms = quick ? 500 : 6000;
   const warm = quick ? 300 : 1500;
   const rounds = quick ? 2 : 3;
@@ -169,6 +172,7 @@ export async function http1Rows({ quick }) {
     for (let r = 0; r < rounds; r++) {
       for (const c of configs) c.samples.push(await load(c.target, { ms, headers: c.headers }));
     }
+    for (const c of configs) log?.(`${c.key}: ${c.samples.map((x) => x.toFixed(1)).join(" ")} rotations/s`);
     const med = Object.fromEntries(configs.map((c) => [c.key, median(c.samples)]));
     const mk = (id, store, encoding, target) => {
       const tk = med[`tokenkit ${store}/${encoding}`];

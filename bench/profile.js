@@ -4,9 +4,10 @@
 // then summarises the server's main-thread profile over the measured window only: self time in percent per
 // category, and the top 15 functions by self time. Work that WebCrypto hands to libuv's thread pool is not
 // on the main thread and so not in the profile; it shows up as idle time.
-// Usage: node bench/profile.js [sqlite|memory] [--seconds=10] [--identity] [--out=path.json]
-// (npm run bench:profile -- memory). Prints a table; writes JSON next to results.json (bench/profile-<store>.json).
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// Usage: node bench/profile.js [sqlite|memory] [--seconds=10] [--identity] [--out=path.json] [--keep]
+// (npm run bench:profile -- memory). Prints a table; writes JSON next to results.json (bench/profile-<store>.json);
+// --keep also keeps the raw profile as bench/profile-<store>.cpuprofile (open it in Chrome DevTools).
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ENCODINGS, load, startTokenkit } from "./http1.js";
@@ -27,12 +28,12 @@ const CATEGORIES = [
   ["other JS", [/./]],
 ];
 /** Self time of these V8 pseudo-frames is its own category whatever the stack. */
-const SPECIAL = { "(idle)": "idle", "(garbage collector)": "GC", "(program)": "program (VM, unattributed)" };
+const SPECIAL = new Map([["(idle)", "idle"], ["(garbage collector)", "GC"], ["(program)", "program (VM, unattributed)"]]);
 /** Builtins that are serialisation whoever calls them. */
 const JSON_FUNCTIONS = new Set(["parse", "stringify", "JSONParse", "JSONStringify"]);
 
 function categoryOf(node, parents) {
-  const special = SPECIAL[node.callFrame.functionName];
+  const special = SPECIAL.get(node.callFrame.functionName);
   if (special !== undefined) return special;
   if (node.callFrame.url === "" && JSON_FUNCTIONS.has(node.callFrame.functionName)) return "protobuf/JSON";
   for (let n = node; n !== undefined; n = parents.get(n.id)) {
@@ -120,6 +121,7 @@ if (summary.samples === 0) {
   summary = summarize(profile);
   window = "whole process (clock mismatch)";
 }
+if (args.includes("--keep")) copyFileSync(join(profDir, file), out.replace(/\.json$/, "") + ".cpuprofile");
 rmSync(profDir, { recursive: true, force: true });
 
 const result = {
