@@ -58,15 +58,21 @@ export async function startTokenkit(store, { nodeArgs = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "tokenkit-http1-"));
   const server = await spawnServer("./server-process.js", [store, dir], { nodeArgs });
   const tokens = [];
-  for (let i = 0; i < CHAINS; i++) {
-    const res = await fetch(server.url + ISSUE_PATH, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-api-key": ADMIN_KEY },
-      body: JSON.stringify({ subject: `bench-${i}`, scopes: ["api:read", "api:write"] }),
-    });
-    const body = await res.json();
-    if (res.status !== 200 || typeof body.tokenPair?.refreshToken !== "string") throw new Error(`tokenkit IssueToken answered HTTP ${res.status} (${body.code ?? "no code"})`);
-    tokens.push(body.tokenPair.refreshToken);
+  try {
+    for (let i = 0; i < CHAINS; i++) {
+      const res = await fetch(server.url + ISSUE_PATH, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-api-key": ADMIN_KEY },
+        body: JSON.stringify({ subject: `bench-${i}`, scopes: ["api:read", "api:write"] }),
+      });
+      const body = await res.json();
+      if (res.status !== 200 || typeof body.tokenPair?.refreshToken !== "string") throw new Error(`tokenkit IssueToken answered HTTP ${res.status} (${body.code ?? "no code"})`);
+      tokens.push(body.tokenPair.refreshToken);
+    }
+  } catch (e) {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
   }
   return {
     name: `tokenkit ${store}`,
@@ -161,7 +167,9 @@ export async function http1Rows({ quick, log }) {
   const targets = [];
   try {
     // Sequential starts: the servers then share the machine only while measured, one at a time.
-    targets.push(await startOidcProvider(), await startTokenkit("sqlite"), await startTokenkit("memory"));
+    targets.push(await startOidcProvider());
+    targets.push(await startTokenkit("sqlite"));
+    targets.push(await startTokenkit("memory"));
     const [op, sqlite, memory] = targets;
     const configs = [];
     for (const [encoding, headers] of Object.entries(ENCODINGS)) {
