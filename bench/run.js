@@ -1,5 +1,6 @@
 // npm run bench [-- --quick]: runs every benchmark row and writes bench/results.json.
 import { clientRows } from "./client.js";
+import { http1Rows } from "./http1.js";
 import { report } from "./lib.js";
 import { postgresRows } from "./postgres.js";
 import { scaleRows } from "./scale.js";
@@ -11,6 +12,7 @@ const out = process.argv.find((a) => a.startsWith("--out="))?.slice(6) ?? new UR
 const rows = [
   ...(await clientRows({ quick })),
   ...(await serverRows({ quick, store: process.env.BENCH_STORE ?? "sqlite" })),
+  ...(await http1Rows({ quick })),
   ...(await postgresRows({ quick })),
   ...(await verifyRows({ quick })),
   ...(await scaleRows()),

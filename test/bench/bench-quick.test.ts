@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 
-const REQUIRED = ["hot-path", "coalescing", "boundary-p99", "refresh-rpc", "issue-rpc", "verify", "scheduler-100k"];
+const REQUIRED = ["hot-path", "coalescing", "boundary-p99", "refresh-rpc", "issue-rpc", "http1-refresh-sqlite", "http1-refresh-memory", "http1-refresh-sqlite-identity", "http1-refresh-memory-identity", "verify", "scheduler-100k"];
 
 describe("npm run bench -- --quick", () => {
   it("runs and writes well-formed results JSON with every required row", async () => {
