@@ -3,13 +3,14 @@ import { afterEach, describe, expect, it } from "vitest";
 import { AuthErrorReason } from "../../gen/tokenkit/v1/auth_error_pb.js";
 import type { TokenPair } from "../../gen/tokenkit/v1/token_service_pb.js";
 import { expectConnectError } from "../helpers/expect-error.js";
-import { createTokenServerFixture, decodeClaims, type TokenServerFixture } from "../helpers/token-server-fixture.js";
+import { createTokenServerFixture, decodeClaims, refreshExpiry, type TokenServerFixture } from "../helpers/token-server-fixture.js";
 
 // A delegate holding a token with scope tokens:exchange tries to get a child
 // that outlives or out-claims the session it was delegated from.
 const bearer = (t: string) => ({ headers: { authorization: `Bearer ${t}` } });
 const DAY = 86_400;
-const claims = (p: TokenPair) => ({ at: decodeClaims(p.accessToken), rt: decodeClaims(p.refreshToken) });
+// Refresh tokens are opaque handles: their expiry is the one the response reports (and the store enforces).
+const claims = (p: TokenPair) => ({ at: decodeClaims(p.accessToken), rt: { exp: refreshExpiry(p) } });
 
 describe("ExchangeToken never widens: a child never outlives or out-claims its parent", () => {
   let f: TokenServerFixture;
