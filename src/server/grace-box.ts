@@ -1,11 +1,21 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync } from "node:crypto";
 import { randomPooled } from "./random-pool.js";
 
 const SALT = Buffer.from("tokenkit.v1 grace box");
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
+/**
+ * keyFor derives the box key from the predecessor token: HKDF-Extract (RFC 5869 §2.2, HMAC-SHA-256
+ * keyed with the salt), which alone yields a uniform key from a secret with the entropy of a refresh
+ * token (256 random bits in a handle, a signature in a JWT).
+ */
 function keyFor(token: string): Buffer {
+  return createHmac("sha256", SALT).update(token, "utf8").digest();
+}
+
+/** legacyKeyFor is the full HKDF (extract and expand) earlier releases sealed with. */
+function legacyKeyFor(token: string): Buffer {
   return Buffer.from(hkdfSync("sha256", Buffer.from(token, "utf8"), SALT, Buffer.alloc(0), 32));
 }
 
@@ -19,7 +29,7 @@ export function hashToken(token: string): string {
 
 /**
  * sealForToken encrypts `plaintext` (the successor pair) with AES-256-GCM
- * under a key derived by HKDF from the predecessor refresh token. The store
+ * under a key derived (HKDF-Extract) from the predecessor refresh token. The store
  * keeps only this box and the token's SHA-256 hash, so the successor can be
  * returned again — byte-identical — only to someone presenting the
  * predecessor, which is exactly the grace-window case.
@@ -37,7 +47,16 @@ export function openForToken(token: string, box: Uint8Array): Uint8Array {
   if (buf.length < IV_BYTES + TAG_BYTES) {
     throw new Error("sealed pair is truncated");
   }
-  const decipher = createDecipheriv("aes-256-gcm", keyFor(token), buf.subarray(0, IV_BYTES));
+  try {
+    return open(keyFor(token), buf);
+  } catch {
+    // A box sealed by an earlier release, re-presented within grace across the upgrade.
+    return open(legacyKeyFor(token), buf);
+  }
+}
+
+function open(key: Buffer, buf: Buffer): Buffer {
+  const decipher = createDecipheriv("aes-256-gcm", key, buf.subarray(0, IV_BYTES));
   decipher.setAuthTag(buf.subarray(buf.length - TAG_BYTES));
   return Buffer.concat([decipher.update(buf.subarray(IV_BYTES, buf.length - TAG_BYTES)), decipher.final()]);
 }

@@ -1,4 +1,5 @@
 import type { DescMethod } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 
 /*
@@ -24,6 +25,21 @@ function decodeFailure(method: DescMethod, message: string): string | undefined 
     return "a compressed request message could not be decompressed";
   }
   return undefined;
+}
+
+/**
+ * relabelDecodeError returns what a request decoding failure becomes for the caller: a connect-es
+ * decode failure reported as `internal` becomes `invalid_argument` with the message above; anything
+ * else is returned as it is. For paths that call connect-es's serializers themselves.
+ */
+export function relabelDecodeError(method: DescMethod, err: unknown): unknown {
+  if (err instanceof ConnectError && err.code === Code.Internal) {
+    const message = decodeFailure(method, err.rawMessage);
+    if (message !== undefined) {
+      return new ConnectError(message, Code.InvalidArgument, undefined, undefined, err);
+    }
+  }
+  return err;
 }
 
 type Protocol = "connect" | "connect-stream" | "grpc" | "grpc-web";

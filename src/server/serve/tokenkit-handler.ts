@@ -4,12 +4,14 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ServerReflectionV1 } from "../../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { TokenService } from "../../../gen/tokenkit/v1/token_service_pb.js";
 import type { JSONWebKeySet } from "../keys/key-ring.js";
 import { relabelDecodeErrors } from "./decode-errors.js";
 import type { DualProtocolRequestHandler } from "./dual-protocol-listener.js";
 import { createHealthService } from "./health-service.js";
 import { createJwksHandler, JWKS_PATH } from "./jwks-handler.js";
 import { createReflectionServiceV1, createReflectionServiceV1alpha } from "./reflection-service.js";
+import { createUnaryFastPath, type UnaryFastPath } from "./unary-fast-path.js";
 
 /**
  * COMPRESS_MIN_BYTES is the smallest response message the server compresses
@@ -54,6 +56,11 @@ export interface TokenkitHandlerOptions {
  * A request that cannot be decoded (malformed binary, nesting past the
  * Protobuf recursion limit, an undeclared or broken compression) is
  * `InvalidArgument` on every route and protocol, never `Internal`.
+ *
+ * When `routes` registers tokenkit's TokenService without handler options
+ * and there are no `interceptors`, plain Connect unary calls to it (the
+ * refreshes and issues a token server lives on) take a lean path with
+ * connect-es's own serializers and error encoding; see createUnaryFastPath.
  */
 export function createTokenkitHandler(options: TokenkitHandlerOptions): DualProtocolRequestHandler {
   if (!Array.isArray(options?.services) || options.services.some((s) => s?.kind !== "service")) {
@@ -76,12 +83,20 @@ export function createTokenkitHandler(options: TokenkitHandlerOptions): DualProt
     throw new TypeError('createTokenkitHandler: option "fallback" must be a request handler');
   }
   const jwks = options.jwks === undefined ? undefined : createJwksHandler({ jwks: options.jwks });
+  const interceptors = options.interceptors ?? [];
+  let fastPath: UnaryFastPath | undefined;
   const handler = connectNodeAdapter({
-    interceptors: options.interceptors ?? [],
+    interceptors,
     readMaxBytes,
     compressMinBytes: COMPRESS_MIN_BYTES,
     routes(router) {
-      options.routes(router);
+      options.routes(
+        interceptors.length > 0
+          ? router
+          : watchTokenService(router, (impl) => {
+              fastPath = createUnaryFastPath({ service: TokenService, impl, readMaxBytes, compressMinBytes: COMPRESS_MIN_BYTES });
+            }),
+      );
       router.service(Health, createHealthService({ services: names, serving: options.serving }));
       router.service(ServerReflectionV1, createReflectionServiceV1({ services: served }));
       router.service(ServerReflectionV1alpha, createReflectionServiceV1alpha({ services: served }));
@@ -102,5 +117,35 @@ export function createTokenkitHandler(options: TokenkitHandlerOptions): DualProt
       res.end("not found\n");
     },
   });
-  return handler;
+  return fastPath === undefined ? handler : (req, res) => fastPath!(req, res) || handler(req, res);
+}
+
+/**
+ * watchTokenService returns `router` as the routes callback sees it, telling `onTokenService`
+ * about tokenkit's own TokenService implementation when it is registered without handler options
+ * (no interceptors of its own). Only that service takes the unary fast path: its handlers are
+ * known to need nothing the fast path leaves out.
+ */
+function watchTokenService(router: ConnectRouter, onTokenService: (impl: Record<string, unknown>) => void): ConnectRouter {
+  const watched: ConnectRouter = Object.create(router) as ConnectRouter;
+  watched.service = (service, impl, handlerOptions) => {
+    if (service.typeName === TokenService.typeName && handlerOptions === undefined) {
+      onTokenService(bindMethods(impl as Record<string, unknown>));
+    }
+    router.service(service, impl, handlerOptions);
+    return watched;
+  };
+  return watched;
+}
+
+/** bindMethods returns the implementation's methods bound to it, as connect-es calls them. */
+function bindMethods(impl: Record<string, unknown>): Record<string, unknown> {
+  const bound: Record<string, unknown> = {};
+  for (const method of TokenService.methods) {
+    const fn = impl[method.localName];
+    if (typeof fn === "function") {
+      bound[method.localName] = fn.bind(impl);
+    }
+  }
+  return bound;
 }

@@ -1,0 +1,224 @@
+import { create, isMessage, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
+import { createMethodSerializationLookup, validateReadWriteMaxBytes, type MethodSerializationLookup } from "@connectrpc/connect/protocol";
+import {
+  codeToHttpStatus,
+  contentTypeUnaryJson,
+  contentTypeUnaryProto,
+  errorToJsonBytes,
+  parseContentType,
+  trailerMux,
+} from "@connectrpc/connect/protocol-connect";
+import { relabelDecodeError } from "./decode-errors.js";
+import type { DualProtocolRequestHandler } from "./dual-protocol-options.js";
+
+type Request = Parameters<DualProtocolRequestHandler>[0];
+type Response = Parameters<DualProtocolRequestHandler>[1];
+
+/** UnaryImpl is one unary method of a service implementation, as `router.service` receives it. */
+type UnaryImpl = (request: never, context: HandlerContext) => unknown;
+
+/** UnaryFastPathOptions configures {@link createUnaryFastPath}. */
+export interface UnaryFastPathOptions {
+  /** service is the service whose unary methods take the fast path. */
+  service: DescService;
+  /**
+   * impl is its implementation. It must not depend on the context's abort signal firing when the
+   * client goes away, nor on interceptors: the fast path runs none (it is only used where the
+   * server has none).
+   */
+  impl: Record<string, unknown>;
+  /** readMaxBytes is the largest request message accepted, as for the Connect handler. */
+  readMaxBytes: number;
+  /** compressMinBytes is the Connect handler's, for the same limit validation. */
+  compressMinBytes: number;
+}
+
+/** UnaryFastPath serves a request and returns true, or returns false (touching nothing) when it is not one it takes. */
+export type UnaryFastPath = (req: Request, res: Response) => boolean;
+
+interface Route {
+  method: DescMethod & { input: DescMessage; output: DescMessage };
+  impl: UnaryImpl;
+  serialization: MethodSerializationLookup<DescMessage, DescMessage>;
+}
+
+/** How much of a request this path takes: plain Connect unary POSTs, nothing a connect-es handler treats specially. */
+interface Eligible {
+  route: Route;
+  binary: boolean;
+  length: number;
+}
+
+/**
+ * createUnaryFastPath returns a {@link UnaryFastPath} for the Connect protocol's
+ * plain unary calls to one service: a `POST` with `application/json` or
+ * `application/proto`, a `content-length` within `readMaxBytes`, no
+ * `content-encoding`, no `connect-timeout-ms`. Everything else — GET,
+ * compressed or chunked bodies, timeouts, gRPC and gRPC-Web, streams —
+ * returns false and goes to connect-node as before.
+ *
+ * It does what connect-es's unary handler does for those requests, with
+ * connect-es's own serializers, error encoding and status mapping, minus the
+ * per-call machinery a token rotation does not use (a linked abort
+ * controller and deadline per call, three `Headers` objects, async-iterable
+ * bodies): on a rotation over HTTP/1.1 that machinery cost more server CPU
+ * than the rotation itself. Responses are never compressed; token service
+ * answers are far below the size the Connect handler compresses.
+ */
+export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPath {
+  const limits = validateReadWriteMaxBytes(options.readMaxBytes, undefined, options.compressMinBytes);
+  const routes = new Map<string, Route>();
+  for (const method of options.service.methods) {
+    const impl = options.impl[method.localName];
+    if (method.methodKind !== "unary" || typeof impl !== "function") {
+      continue;
+    }
+    routes.set(`/${options.service.typeName}/${method.name}`, {
+      method,
+      impl: impl as UnaryImpl,
+      serialization: createMethodSerializationLookup(method, undefined, undefined, limits),
+    });
+  }
+
+  function eligible(req: Request): Eligible | undefined {
+    if (req.method !== "POST") {
+      return undefined;
+    }
+    const route = routes.get(req.url ?? "");
+    const h = req.headers;
+    const type = route === undefined ? undefined : parseContentType(h["content-type"] ?? null);
+    if (route === undefined || type === undefined || type.stream) {
+      return undefined;
+    }
+    const encoding = h["content-encoding"];
+    if ((encoding !== undefined && encoding !== "identity") || h["connect-timeout-ms"] !== undefined) {
+      return undefined;
+    }
+    const declared = h["content-length"];
+    const length = declared === undefined ? NaN : Number(declared);
+    if (!Number.isSafeInteger(length) || length < 0 || length > limits.readMaxBytes) {
+      return undefined;
+    }
+    return { route, binary: type.binary, length };
+  }
+
+  return (req, res) => {
+    const call = eligible(req);
+    if (call === undefined) {
+      return false;
+    }
+    readBody(req).then(
+      (bytes) => (bytes === undefined ? undefined : answer(call, req, res, bytes)),
+      () => res.destroy(),
+    );
+    return true;
+  };
+}
+
+/** readBody resolves to the request body, or to undefined when the client went away before sending it. */
+function readBody(req: Request): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.once("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.once("error", reject);
+    req.once("aborted", () => resolve(undefined));
+  });
+}
+
+async function answer(call: Eligible, req: Request, res: Response, bytes: Buffer): Promise<void> {
+  const { route, binary, length } = call;
+  const context = createFastContext(route.method, req);
+  let status = 200;
+  let body: Uint8Array;
+  try {
+    if (bytes.byteLength !== length) {
+      throw new ConnectError(`protocol error: promised ${length} bytes, received ${bytes.byteLength}`, Code.InvalidArgument);
+    }
+    let input: unknown;
+    try {
+      input = route.serialization.getI(binary).parse(bytes);
+    } catch (err) {
+      throw relabelDecodeError(route.method, err);
+    }
+    const output = await route.impl(input as never, context);
+    const message = isMessage(output, route.method.output) ? output : create(route.method.output, output as never);
+    body = route.serialization.getO(binary).serialize(message);
+  } catch (e) {
+    const error = e instanceof ConnectError ? e : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
+    status = codeToHttpStatus(error.code);
+    error.metadata.forEach((value, key) => context.responseHeader.set(key, value));
+    body = errorToJsonBytes(error, undefined);
+  }
+  const headers: Record<string, string> = { "content-type": binary && status === 200 ? contentTypeUnaryProto : contentTypeUnaryJson };
+  context.finish(headers);
+  headers["content-length"] = String(body.byteLength);
+  if (!res.destroyed) {
+    res.writeHead(status, headers);
+    res.end(body);
+  }
+}
+
+/** FastContext is a {@link HandlerContext} whose parts are made only when the handler asks for them. */
+interface FastContext extends HandlerContext {
+  /** finish ends the call: the signal (if anyone took it) aborts, as connect-es aborts it, and headers set by the handler go into `out`. */
+  finish(out: Record<string, string>): void;
+}
+
+function createFastContext(method: DescMethod, req: Request): FastContext {
+  let requestHeader: Headers | undefined;
+  let responseHeader: Headers | undefined;
+  let responseTrailer: Headers | undefined;
+  let values: ContextValues | undefined;
+  let controller: AbortController | undefined;
+  return {
+    method,
+    service: method.parent,
+    requestMethod: "POST",
+    protocolName: "connect",
+    timeoutMs: () => undefined,
+    get url() {
+      return `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}${req.url}`;
+    },
+    get signal() {
+      return (controller ??= new AbortController()).signal;
+    },
+    get requestHeader() {
+      return (requestHeader ??= toHeaders(req.headers));
+    },
+    get responseHeader() {
+      return (responseHeader ??= new Headers());
+    },
+    get responseTrailer() {
+      return (responseTrailer ??= new Headers());
+    },
+    get values() {
+      return (values ??= createContextValues());
+    },
+    finish(out) {
+      controller?.abort();
+      if (responseHeader !== undefined || responseTrailer !== undefined) {
+        trailerMux(responseHeader ?? new Headers(), responseTrailer ?? new Headers()).forEach((value, key) => {
+          out[key] = value;
+        });
+      }
+    },
+  };
+}
+
+/** toHeaders turns Node's request headers into `Headers`, leaving out HTTP/2 pseudo-headers as connect-node does. */
+function toHeaders(incoming: Request["headers"]): Headers {
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(incoming)) {
+    if (key.startsWith(":") || value === undefined) {
+      continue;
+    }
+    if (Array.isArray(value)) {
+      for (const v of value) headers.append(key, v);
+    } else {
+      headers.set(key, value);
+    }
+  }
+  return headers;
+}
