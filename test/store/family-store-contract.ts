@@ -97,6 +97,25 @@ export function describeFamilyStoreContract(name: string, open: () => Promise<Op
       expect((await s.getFamily("f1"))!.revokedAt).toBeUndefined();
     });
 
+    it("a rotation that fails (its successor hash exists) changes nothing, and rotations made with it are unaffected", async () => {
+      await s.createFamily(family("f1"), token("h0", "f1"));
+      await s.createFamily(family("f2"), token("k0", "f2"));
+      await s.createFamily(family("f3"), token("x0", "f3"));
+      const [bad, good, other] = await Promise.allSettled([
+        rotate("h0", "x0"),
+        s.rotate({ presentedHash: "k0", now: T0 + 10, graceSeconds: 30, successor: { record: token("k1", "f2", T0 + 10), box: box(1) } }),
+        s.rotate({ presentedHash: "nope", now: T0 + 10, graceSeconds: 30 }),
+      ]);
+      expect(bad.status).toBe("rejected");
+      expect((bad as PromiseRejectedResult).reason).toBeInstanceOf(ConnectError);
+      expect(((bad as PromiseRejectedResult).reason as ConnectError).code).toBe(Code.Aborted);
+      expect(good).toEqual({ status: "fulfilled", value: { kind: "rotated", generation: 1 } });
+      expect(other).toEqual({ status: "fulfilled", value: { kind: "unknown" } });
+      // h0 was not spent: it still rotates.
+      expect(await s.rotate({ presentedHash: "h0", now: T0 + 11, graceSeconds: 30 })).toMatchObject({ kind: "current" });
+      expect(await rotate("h0", "h1", T0 + 12)).toEqual({ kind: "rotated", generation: 1 });
+    });
+
     it("sessionOf names the family of any stored hash, spent or not, and nothing else", async () => {
       await s.createFamily(family("f1"), token("h0", "f1"));
       await rotate("h0", "h1", T0);

@@ -68,9 +68,14 @@ export function sqliteCall<T>(what: string, operation: string, fn: () => T): Pro
   try {
     return Promise.resolve(fn());
   } catch (err) {
-    if (isSqliteKeyConflict(err)) {
-      return Promise.reject(new ConnectError(`${what}: duplicate key during ${operation}; retry`, Code.Aborted, undefined, undefined, err));
-    }
-    return Promise.reject(storeUnavailable(what, operation, err));
+    return Promise.reject(sqliteError(what, operation, err));
   }
+}
+
+/** sqliteError maps one driver failure as {@link sqliteCall} does. */
+export function sqliteError(what: string, operation: string, err: unknown): ConnectError {
+  if (isSqliteKeyConflict(err)) {
+    return new ConnectError(`${what}: duplicate key during ${operation}; retry`, Code.Aborted, undefined, undefined, err);
+  }
+  return storeUnavailable(what, operation, err);
 }

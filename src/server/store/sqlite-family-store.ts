@@ -7,6 +7,7 @@ import type {
   RotateResult,
 } from "./family-store.js";
 import { checkBusyTimeout, openSqliteDatabase, sqliteCall } from "./sqlite-database.js";
+import { createGroupCommit } from "./sqlite-group-commit.js";
 import { SQLITE_MIGRATIONS } from "./sqlite-migrations.js";
 
 const WHAT = "SQLite token store";
@@ -73,9 +74,11 @@ function toFamily(r: FamilyRow): FamilyRecord {
  * createSqliteFamilyStore returns a {@link FamilyStore} in one SQLite file
  * (better-sqlite3): WAL journal with `synchronous = NORMAL` (a crash or kill
  * loses at most the last commits, never consistency), foreign keys on,
- * versioned migrations, statements prepared once. Each rotation is one
- * `BEGIN IMMEDIATE` transaction doing a compare-and-swap on the presented
- * hash, so several processes sharing the file still rotate a token once.
+ * versioned migrations, statements prepared once. Each rotation is a
+ * compare-and-swap on the presented hash inside a `BEGIN IMMEDIATE`
+ * transaction (shared, each in its own savepoint, by the rotations that
+ * arrive together), so several processes sharing the file still rotate a
+ * token once.
  */
 export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): FamilyStore {
   if (typeof options?.path !== "string" || options.path === "") {
@@ -127,7 +130,7 @@ export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): Fami
     return revokeTree.all(sid, now, sid, reason) as string[];
   }
 
-  const rotateTx = db.transaction((input: Parameters<FamilyStore["rotate"]>[0]): RotateResult => {
+  function rotateOnce(input: Parameters<FamilyStore["rotate"]>[0]): RotateResult {
     const { presentedHash, now, graceSeconds, successor } = input;
     const t = selectToken.get(presentedHash) as TokenRow | undefined;
     if (t === undefined) {
@@ -161,7 +164,9 @@ export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): Fami
       return { kind: "grace", box: new Uint8Array(t.successor_box) };
     }
     return { kind: "reused", revokedSids: revoke(t.sid, now, "reused") };
-  });
+  }
+  // Rotations are the hot write: those arriving together share one transaction (see createGroupCommit).
+  const rotate = createGroupCommit(db, WHAT, "rotate", rotateOnce);
 
   const createTx = db.transaction((family: FamilyRecord, first: Parameters<FamilyStore["createFamily"]>[1]) => {
     insertFamily.run({
@@ -197,7 +202,7 @@ export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): Fami
         const r = selectFamily.get(sid) as FamilyRow | undefined;
         return r === undefined ? undefined : toFamily(r);
       }),
-    rotate: (input) => run("rotate", () => rotateTx.immediate(input)),
+    rotate,
     sessionOf: (hash) => run("sessionOf", () => (selectSession.get(hash) as string | undefined) ?? undefined),
     revokeFamily: (sid, now, reason) => run("revokeFamily", () => revokeTx.immediate(sid, now, reason)),
     revocationsSince: (since) => run("revocationsSince", () => selectRevocations.all(since) as Revocation[]),
