@@ -47,16 +47,17 @@ interface Route {
 interface Eligible {
   route: Route;
   binary: boolean;
-  length: number;
+  /** length is the declared content-length, or undefined when the body is streamed without one. */
+  length: number | undefined;
 }
 
 /**
  * createUnaryFastPath returns a {@link UnaryFastPath} for the Connect protocol's
  * plain unary calls to one service: a `POST` with `application/json` or
- * `application/proto`, a `content-length` within `readMaxBytes`, no
- * `content-encoding`, no `connect-timeout-ms`. Everything else — GET,
- * compressed or chunked bodies, timeouts, gRPC and gRPC-Web, streams —
- * returns false and goes to connect-node as before.
+ * `application/proto`, no `content-encoding`, no `connect-timeout-ms`, and a
+ * `content-length` (if any) within `readMaxBytes`. Everything else — GET,
+ * compressed bodies, timeouts, gRPC and gRPC-Web, streams — returns false
+ * and goes to connect-node as before.
  *
  * It does what connect-es's unary handler does for those requests, with
  * connect-es's own serializers, error encoding and status mapping, minus the
@@ -96,8 +97,8 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
       return undefined;
     }
     const declared = h["content-length"];
-    const length = declared === undefined ? NaN : Number(declared);
-    if (!Number.isSafeInteger(length) || length < 0 || length > limits.readMaxBytes) {
+    const length = declared === undefined ? undefined : Number(declared);
+    if (length !== undefined && (!Number.isSafeInteger(length) || length < 0 || length > limits.readMaxBytes)) {
       return undefined;
     }
     return { route, binary: type.binary, length };
@@ -108,33 +109,52 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
     if (call === undefined) {
       return false;
     }
-    readBody(req).then(
-      (bytes) => (bytes === undefined ? undefined : answer(call, req, res, bytes)),
+    readBody(req, limits.readMaxBytes).then(
+      (body) => (body === undefined ? undefined : answer(call, req, res, body, limits.readMaxBytes)),
       () => res.destroy(),
     );
     return true;
   };
 }
 
-/** readBody resolves to the request body, or to undefined when the client went away before sending it. */
-function readBody(req: Request): Promise<Buffer | undefined> {
+/** Body is a request body as read: its bytes (up to the limit) and how many bytes arrived in all. */
+interface Body {
+  bytes: Buffer;
+  received: number;
+}
+
+/**
+ * readBody resolves to the request body, keeping at most `limit` + 1 bytes (the rest is read and
+ * dropped, so an oversized body costs no memory), or to undefined when the client went away first.
+ */
+function readBody(req: Request, limit: number): Promise<Body | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.once("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    let received = 0;
+    req.on("data", (chunk: Buffer) => {
+      if (received <= limit) {
+        chunks.push(chunk);
+      }
+      received += chunk.byteLength;
+    });
+    req.once("end", () => resolve({ bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), received }));
     req.once("error", reject);
     req.once("aborted", () => resolve(undefined));
   });
 }
 
-async function answer(call: Eligible, req: Request, res: Response, bytes: Buffer): Promise<void> {
+async function answer(call: Eligible, req: Request, res: Response, { bytes, received }: Body, readMaxBytes: number): Promise<void> {
   const { route, binary, length } = call;
   const context = createFastContext(route.method, req);
   let status = 200;
   let body: Uint8Array;
   try {
-    if (bytes.byteLength !== length) {
-      throw new ConnectError(`protocol error: promised ${length} bytes, received ${bytes.byteLength}`, Code.InvalidArgument);
+    // The same checks, and words, as connect-es's readAllBytes.
+    if (length !== undefined && received !== length) {
+      throw new ConnectError(`protocol error: promised ${length} bytes, received ${received}`, Code.InvalidArgument);
+    }
+    if (received > readMaxBytes) {
+      throw new ConnectError(`message size is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted);
     }
     let input: unknown;
     try {
