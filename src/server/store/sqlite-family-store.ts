@@ -165,10 +165,10 @@ export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): Fami
     }
     return { kind: "reused", revokedSids: revoke(t.sid, now, "reused") };
   }
-  // Rotations are the hot write: those arriving together share one transaction (see createGroupCommit).
+  // Rotations and issues are the hot writes: those arriving together share one transaction (see createGroupCommit).
   const rotate = createGroupCommit(db, WHAT, "rotate", rotateOnce);
 
-  const createTx = db.transaction((family: FamilyRecord, first: Parameters<FamilyStore["createFamily"]>[1]) => {
+  const create = createGroupCommit(db, WHAT, "createFamily", ({ family, first }: { family: FamilyRecord; first: Parameters<FamilyStore["createFamily"]>[1] }) => {
     insertFamily.run({
       sid: family.sid,
       subject: family.subject,
@@ -196,7 +196,7 @@ export function createSqliteFamilyStore(options: SqliteFamilyStoreOptions): Fami
   }
 
   return {
-    createFamily: (family, first) => run("createFamily", () => createTx.immediate(family, first)),
+    createFamily: (family, first) => create({ family, first }),
     getFamily: (sid) =>
       run("getFamily", () => {
         const r = selectFamily.get(sid) as FamilyRow | undefined;
