@@ -4,12 +4,8 @@
 // process and one load generator in this one. Each step posts the chain's current refresh token and
 // keeps the new one; a step that fails or returns the same token is an error, and any error fails
 // the run instead of being counted as throughput.
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { median, row } from "./lib.js";
+import { readFileSync } from "node:fs";
+import { median, row, spawnServer, startServeProcess } from "./lib.js";
 
 /** CHAINS is the number of concurrent refresh chains, as in the issue's measurement. */
 export const CHAINS = 32;
@@ -22,41 +18,11 @@ const OIDC_PROVIDER_VERSION = JSON.parse(readFileSync(new URL("../node_modules/o
 export const ENCODINGS = { default: {}, identity: { "accept-encoding": "identity" } };
 
 /**
- * spawnServer starts `node <script> ...args` with extra node flags and waits for its `port <n> [json]` line.
- * Resolves to { url, info, child, stop }.
- */
-export async function spawnServer(script, args, { nodeArgs = [] } = {}) {
-  const child = spawn(process.execPath, [...nodeArgs, new URL(script, import.meta.url).pathname, ...args], { stdio: ["ignore", "pipe", "inherit"] });
-  let out = "";
-  child.stdout.setEncoding("utf8");
-  while (!out.includes("\n")) {
-    const [chunk] = await Promise.race([once(child.stdout, "data"), once(child, "exit").then(() => [null])]);
-    if (chunk === null) throw new Error(`${script} exited before printing its port`);
-    out += chunk;
-  }
-  const m = /^port (\d+)(?: (.*))?$/m.exec(out);
-  if (m === null) throw new Error(`${script} printed no "port <n>" line`);
-  child.stdout.resume();
-  return {
-    url: `http://127.0.0.1:${m[1]}`,
-    info: m[2] ? JSON.parse(m[2]) : undefined,
-    child,
-    async stop() {
-      if (child.exitCode === null) {
-        child.kill("SIGTERM");
-        await once(child, "exit");
-      }
-    },
-  };
-}
-
-/**
  * startTokenkit runs bench/server-process.js (the real `createTokenkitServer` bootstrap) with `store`
  * in a fresh data directory and issues CHAINS refresh tokens over Connect JSON. Returns a target.
  */
 export async function startTokenkit(store, { nodeArgs = [] } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), "tokenkit-http1-"));
-  const server = await spawnServer("./server-process.js", [store, dir], { nodeArgs });
+  const server = await startServeProcess(store, [], { nodeArgs });
   const tokens = [];
   try {
     for (let i = 0; i < CHAINS; i++) {
@@ -71,7 +37,6 @@ export async function startTokenkit(store, { nodeArgs = [] } = {}) {
     }
   } catch (e) {
     await server.stop();
-    rmSync(dir, { recursive: true, force: true });
     throw e;
   }
   return {
@@ -90,10 +55,7 @@ export async function startTokenkit(store, { nodeArgs = [] } = {}) {
       if (typeof body.tokenPair?.accessToken !== "string") throw new Error("no access token in the answer");
       return body.tokenPair.refreshToken;
     },
-    async stop() {
-      await server.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => server.stop(),
   };
 }
 

@@ -1,6 +1,9 @@
 // Shared benchmark plumbing: interleaved rounds, medians, the table and results.json.
-import { writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
 
 /** median of numbers. */
 export function median(xs) {
@@ -71,4 +74,57 @@ export function report(rows, path) {
   const machine = { cores: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform, date: new Date().toISOString() };
   writeFileSync(path, JSON.stringify({ machine, rows }, null, 2) + "\n");
   console.log(`\nwrote ${path}`);
+}
+
+/**
+ * spawnServer starts `node <script> ...args` with extra node flags and waits for its `port <n> [json]` line.
+ * Resolves to { url, info, child, stop }.
+ */
+export async function spawnServer(script, args, { nodeArgs = [] } = {}) {
+  const child = spawn(process.execPath, [...nodeArgs, new URL(script, import.meta.url).pathname, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  child.stdout.setEncoding("utf8");
+  while (!out.includes("\n")) {
+    const [chunk] = await Promise.race([once(child.stdout, "data"), once(child, "exit").then(() => [null])]);
+    if (chunk === null) throw new Error(`${script} exited before printing its port`);
+    out += chunk;
+  }
+  const m = /^port (\d+)(?: (.*))?$/m.exec(out);
+  if (m === null) throw new Error(`${script} printed no "port <n>" line`);
+  child.stdout.resume();
+  return {
+    url: `http://127.0.0.1:${m[1]}`,
+    info: m[2] ? JSON.parse(m[2]) : undefined,
+    child,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        await once(child, "exit");
+      }
+    },
+  };
+}
+
+/**
+ * startServeProcess runs bench/server-process.js (the real `createTokenkitServer` bootstrap) with
+ * `store` (sqlite, memory or postgres, then `extra` such as the database URL) in a fresh data
+ * directory, in its own process. Resolves to { url, child, stop }; stop also removes the directory.
+ */
+export async function startServeProcess(store, extra = [], { nodeArgs = [] } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "tokenkit-bench-"));
+  let server;
+  try {
+    server = await spawnServer("./server-process.js", [store, dir, ...extra], { nodeArgs });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    url: server.url,
+    child: server.child,
+    async stop() {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

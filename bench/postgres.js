@@ -2,12 +2,7 @@
 // same load against the SQLite store in the same run. Needs a PostgreSQL server: BENCH_DATABASE_URL,
 // else TOKENKIT_TEST_DATABASE_URL (set by .ci/run), else TOKENKIT_DATABASE_URL; skipped without one.
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import pg from "pg";
 import {
   IssueTokenRequestSchema,
@@ -16,7 +11,7 @@ import {
   RefreshTokenResponseSchema,
 } from "../dist/gen/tokenkit/v1/token_service_pb.js";
 import { openSession, unary } from "./h2-load.js";
-import { interleave, row, throughput } from "./lib.js";
+import { interleave, row, startServeProcess, throughput } from "./lib.js";
 
 const ADMIN = { "x-api-key": "bench-admin-key-0123456789" };
 
@@ -31,19 +26,13 @@ async function admin(url, sql) {
 }
 
 async function startServer(kind, databaseUrl) {
-  const dir = mkdtempSync(join(tmpdir(), "tokenkit-bench-"));
-  const args = [new URL("./server-process.js", import.meta.url).pathname, kind, dir, ...(databaseUrl ? [databaseUrl] : [])];
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
-  const [chunk] = await once(child.stdout, "data");
-  const port = Number(/port (\d+)/.exec(String(chunk))[1]);
-  const session = openSession(`http://127.0.0.1:${port}`);
+  const server = await startServeProcess(kind, databaseUrl ? [databaseUrl] : []);
+  const session = openSession(server.url);
   return {
     session,
     async stop() {
       session.close();
-      child.kill("SIGTERM");
-      await once(child, "exit");
-      rmSync(dir, { recursive: true, force: true });
+      await server.stop();
     },
   };
 }

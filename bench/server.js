@@ -1,10 +1,5 @@
 // Server rows: RefreshToken and IssueToken over h2c loopback vs the in-process ceiling of the same crypto.
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { once } from "node:events";
 import { SignJWT } from "jose";
 import {
   IssueTokenRequestSchema,
@@ -14,24 +9,9 @@ import {
 } from "../dist/gen/tokenkit/v1/token_service_pb.js";
 import { createKeyRing, createMemoryKeyStore } from "../dist/src/server/index.js";
 import { openSession, unary } from "./h2-load.js";
-import { interleave, row, throughput } from "./lib.js";
+import { interleave, row, startServeProcess, throughput } from "./lib.js";
 
 const ADMIN = { "x-api-key": "bench-admin-key-0123456789" };
-
-async function startServer(kind) {
-  const dir = mkdtempSync(join(tmpdir(), "tokenkit-bench-"));
-  const child = spawn(process.execPath, [new URL("./server-process.js", import.meta.url).pathname, kind, dir], { stdio: ["ignore", "pipe", "inherit"] });
-  const [chunk] = await once(child.stdout, "data");
-  const port = Number(/port (\d+)/.exec(String(chunk))[1]);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async stop() {
-      child.kill("SIGTERM");
-      await once(child, "exit");
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /**
  * The in-process ceiling: the one signature every pair needs (the access token), with jose's
@@ -52,7 +32,7 @@ export async function serverRows({ quick, store = "sqlite" }) {
   const concurrency = 32;
   const keyRing = await createKeyRing({ store: createMemoryKeyStore() });
   const ceiling = await crypto(keyRing);
-  const server = await startServer(store);
+  const server = await startServeProcess(store);
   const session = openSession(server.url);
   try {
     const issueBody = toBinary(IssueTokenRequestSchema, create(IssueTokenRequestSchema, { subject: "bench", scopes: ["a", "b"] }));
