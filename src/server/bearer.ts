@@ -9,16 +9,18 @@ import type { RevocationCache } from "./revocation-cache.js";
 /** BEARER_PREFIX is the header prefix of the fast path: the exact form every client sends. */
 const BEARER_PREFIX = "Bearer ";
 
-/** readyPromises holds the `ready` promises of revocation caches that have settled. */
-const readyPromises = new WeakSet<Promise<void>>();
+/** readiness tells, per revocation cache `ready` promise seen, whether it has settled. */
+const readiness = new WeakMap<Promise<void>, boolean>();
 
 /** isReady reports, without waiting, whether `revocations` finished its first load; the first call starts watching. */
 function isReady(revocations: RevocationCache): boolean {
   const ready = revocations.ready;
-  if (readyPromises.has(ready)) {
-    return true;
+  const settled = readiness.get(ready);
+  if (settled !== undefined) {
+    return settled;
   }
-  ready.then(() => readyPromises.add(ready), () => {});
+  readiness.set(ready, false);
+  ready.then(() => readiness.set(ready, true), () => {});
   return false;
 }
 
@@ -43,7 +45,7 @@ export function authenticateCachedBearer(
 ): AccessTokenClaims | undefined {
   const value = header.get("authorization");
   // Only the exact "Bearer <token>" form is looked up, and only a token that verified is ever
-  // cached (a compact JWS: no whitespace), so a hit is the token the full parse below would read.
+  // cached (a compact JWS: no whitespace), so a hit is the token authenticateBearer's parse reads.
   if (value === null || !value.startsWith(BEARER_PREFIX)) {
     return undefined;
   }
