@@ -1,4 +1,9 @@
-// Verification row: the bearer-auth interceptor vs raw jose jwtVerify with a cached key, and vs no auth.
+// Verification rows: the access-token verifier vs raw jose jwtVerify with a cached key (`verify`), and
+// calls through the bearer-auth interceptor vs the same calls with no auth (`verify-calls`). In
+// `verify-calls` one client repeats one token, as real clients do for most of its lifetime, so after
+// the first call every call is a verified-token-cache hit: the row measures the interceptor's cached
+// path (header read, cache lookup, revocation and scope checks) plus carrying the 400-byte header
+// through the router transport, which the no-auth baseline does not send.
 import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { jwtVerify } from "jose";
 import { HeartbeatService, TokenService } from "../dist/src/index.js";
@@ -35,6 +40,6 @@ export async function verifyRows({ quick }) {
   void TokenService;
   return [
     row("verify", "Access-token verifications/s, full tokenkit checks, no cache (baseline: raw jose jwtVerify, cached key)", raw.tokenkit, raw.baseline, "ops/s", "ratio ≥ 0.8", raw.tokenkit / raw.baseline >= 0.8),
-    row("verify-calls", "Verified calls/s through the bearer interceptor with its verified-token cache, router transport (baseline: no auth)", calls.tokenkit, calls.baseline, "calls/s", null, null),
+    row("verify-calls", "Verified calls/s through the bearer interceptor with its verified-token cache, router transport (baseline: no auth)", calls.tokenkit, calls.baseline, "calls/s", "ratio ≥ 0.9", calls.tokenkit / calls.baseline >= 0.9),
   ];
 }

@@ -56,48 +56,55 @@ export function createAuthInterceptor(source: TokenSource, options: AuthIntercep
   }
   const retry = options.retryUnauthenticated ?? true;
   const clock = options.clock ?? systemClock;
+  // The header value of the last token sent: built once per token, not once per call. A fresh
+  // token is the same string object call after call, so the comparison is a pointer check.
+  let lastToken: string | undefined;
+  let lastValue = "";
 
   return (next) => (req) => {
     if (req.contextValues.get(skipAuthKey)) {
       return next(req);
     }
     const token = source.peekToken();
-    return token === undefined ? source.getToken({ signal: req.signal }).then((t) => call(next, req, t)) : call(next, req, token);
+    if (token === undefined) {
+      return source.getToken({ signal: req.signal }).then((t) => call(next, req, t));
+    }
+    return call(next, req, token);
   };
 
   function call(next: Parameters<Interceptor>[0], req: Parameters<ReturnType<Interceptor>>[0], token: string): ReturnType<ReturnType<Interceptor>> {
-    const started = clock.now();
+    if (token !== lastToken) {
+      lastValue = `Bearer ${token}`;
+      lastToken = token;
+    }
     // connect-es builds a new Headers object for every call, so this changes no caller's object;
     // a retry gets a copy of it (retryHeader).
-    req.header.set("authorization", `Bearer ${token}`);
-
-    /** The token to retry with; rethrows `err` when the call itself was cancelled. */
-    const renew = (err: unknown): Promise<string> =>
-      req.signal.aborted ? Promise.reject(err) : source.getToken({ forceRefresh: true, failedToken: token, signal: req.signal });
-
-    if (!req.stream) {
-      if (!retry) {
-        return next(req);
-      }
-      // No async/await on the success path: the cached-token call costs no extra microtask hops.
-      return next(req).catch(async (err: unknown) => {
-        if (!isUnauthenticated(err)) {
-          throw err;
-        }
-        const fresh = await renew(err);
-        return next({ ...req, header: retryHeader(req.header, fresh, clock.now() - started) });
-      });
+    req.header.set("authorization", lastValue);
+    if (!retry) {
+      return next(req);
     }
-    return callStream(next, req, started, renew);
+    const started = clock.now();
+    if (req.stream) {
+      return callStream(next, req, token, started);
+    }
+    // No async/await on the success path, and one closure per call: the cached-token call costs
+    // no extra microtask hop.
+    return next(req).catch(async (err: unknown) => {
+      if (!isUnauthenticated(err)) {
+        throw err;
+      }
+      const fresh = await renew(req, token, err);
+      return next({ ...req, header: retryHeader(req.header, fresh, clock.now() - started) });
+    });
   }
 
-  async function callStream(
-    next: Parameters<Interceptor>[0],
-    req: StreamRequest,
-    started: number,
-    renew: (err: unknown) => Promise<string>,
-  ): Promise<StreamResponse> {
-    if (!retry || req.method.methodKind !== "server_streaming") {
+  /** renew returns the token to retry with; it rethrows `err` when the call itself was cancelled. */
+  function renew(req: { signal: AbortSignal }, failedToken: string, err: unknown): Promise<string> {
+    return req.signal.aborted ? Promise.reject(err) : source.getToken({ forceRefresh: true, failedToken, signal: req.signal });
+  }
+
+  async function callStream(next: Parameters<Interceptor>[0], req: StreamRequest, token: string, started: number): Promise<StreamResponse> {
+    if (req.method.methodKind !== "server_streaming") {
       return next(req) as Promise<StreamResponse>;
     }
     // Server streaming: the input is one message in a one-shot iterable; keep it to re-supply it on retry.
@@ -115,7 +122,7 @@ export function createAuthInterceptor(source: TokenSource, options: AuthIntercep
       if (!isUnauthenticated(err)) {
         throw err;
       }
-      return attempt(retryHeader(req.header, await renew(err), clock.now() - started));
+      return attempt(retryHeader(req.header, await renew(req, token, err), clock.now() - started));
     }
     let active = first;
     async function* messages(): AsyncGenerator<unknown> {
@@ -137,7 +144,7 @@ export function createAuthInterceptor(source: TokenSource, options: AuthIntercep
         }
         failure = err;
       }
-      active = await attempt(retryHeader(req.header, await renew(failure), clock.now() - started));
+      active = await attempt(retryHeader(req.header, await renew(req, token, failure), clock.now() - started));
       yield* active.message;
     }
     return Object.defineProperties({ ...first, message: messages() } as StreamResponse, {

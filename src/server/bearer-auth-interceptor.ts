@@ -2,7 +2,7 @@ import { createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { AccessTokenClaims } from "./jwt/claims.js";
 import type { AccessTokenVerifier } from "./jwt/access-token-verifier.js";
 import type { RevocationCache } from "./revocation-cache.js";
-import { authenticateBearer, requireScopes } from "./bearer.js";
+import { authenticateBearer, authenticateCachedBearer, requireScopes } from "./bearer.js";
 
 /**
  * claimsKey is the Connect context value under which the bearer-auth
@@ -43,6 +43,12 @@ export interface BearerAuthInterceptorOptions {
   publicProcedures?: readonly string[];
 }
 
+/** Rule is what calling one procedure takes: nothing (public), or a valid token holding `scopes`. */
+interface Rule {
+  isPublic: boolean;
+  scopes: readonly string[];
+}
+
 /**
  * createBearerAuthInterceptor returns a Connect server interceptor that
  * verifies `authorization: Bearer <access token>` per docs/DESIGN.md §3, rejects
@@ -55,26 +61,59 @@ export function createBearerAuthInterceptor(options: BearerAuthInterceptorOption
   if (typeof options?.verifier !== "function") {
     throw new TypeError('createBearerAuthInterceptor: option "verifier" must be an AccessTokenVerifier');
   }
-  const scopes = options.scopes ?? {};
+  // A copy: each procedure's rule is worked out once, on its first call.
+  const scopes: Record<string, readonly string[]> = { ...options.scopes };
   for (const [k, v] of Object.entries(scopes)) {
     if (!Array.isArray(v) || v.some((s) => typeof s !== "string" || s === "" || s.includes(" "))) {
       throw new TypeError(`createBearerAuthInterceptor: option "scopes" entry "${k}" must be a list of scope names`);
     }
   }
   const publicProcedures = new Set(options.publicProcedures ?? []);
+  const required = (key: string) => (Object.hasOwn(scopes, key) ? scopes[key]! : []);
   const { verifier, revocations } = options;
-  return (next) => async (req) => {
-    const service = req.service.typeName;
-    const procedure = `${service}/${req.method.name}`;
-    if (publicProcedures.has(procedure) || publicProcedures.has(service)) {
+
+  // Keyed by the method descriptor, which is the same object on every call of a procedure.
+  const rules = new WeakMap<object, Rule>();
+  const ruleFor = (req: { service: { typeName: string }; method: { name: string } }): Rule => {
+    let rule = rules.get(req.method);
+    if (rule === undefined) {
+      const service = req.service.typeName;
+      const procedure = `${service}/${req.method.name}`;
+      rule = {
+        isPublic: publicProcedures.has(procedure) || publicProcedures.has(service),
+        scopes: [...required(service), ...required(procedure)],
+      };
+      rules.set(req.method, rule);
+    }
+    return rule;
+  };
+
+  return (next) => (req) => {
+    const rule = ruleFor(req);
+    if (rule.isPublic) {
       return next(req);
     }
-    const claims = await authenticateBearer(req.header, verifier, revocations);
-    const required = [...(scopes[service] ?? []), ...(scopes[procedure] ?? [])];
-    if (required.length > 0) {
-      requireScopes(claims, required);
+    // A token in the verified-token cache is answered without a promise (revocation still checked).
+    let claims: AccessTokenClaims | undefined;
+    try {
+      claims = authenticateCachedBearer(req.header, verifier, revocations);
+      if (claims !== undefined) {
+        requireScopes(claims, rule.scopes);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (claims === undefined) {
+      return authenticate(next, req, rule);
     }
     req.contextValues.set(claimsKey, claims);
     return next(req);
   };
+
+  async function authenticate(next: Parameters<Interceptor>[0], req: Parameters<ReturnType<Interceptor>>[0], rule: Rule): ReturnType<ReturnType<Interceptor>> {
+    const claims = await authenticateBearer(req.header, verifier, revocations);
+    requireScopes(claims, rule.scopes);
+    req.contextValues.set(claimsKey, claims);
+    return next(req);
+  }
 }

@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import { AuthErrorReason } from "../../gen/tokenkit/v1/auth_error_pb.js";
 import { createAccessTokenVerifier } from "../../src/server/jwt/access-token-verifier.js";
 import { TokenVerificationError } from "../../src/server/jwt/token-verifier.js";
+import type { AccessTokenClaims } from "../../src/server/jwt/claims.js";
+import { createVerifiedTokenCache } from "../../src/server/jwt/verified-token-cache.js";
 import { createKeyRing, type KeyRing } from "../../src/server/keys/key-ring.js";
 import { createMemoryKeyStore } from "../../src/server/keys/key-store.js";
 import { createTokenSigner } from "../../src/server/token-signer.js";
@@ -96,5 +98,28 @@ describe("access-token verifier cache", () => {
     const ring = await createKeyRing({ store: createMemoryKeyStore() });
     expect(() => createAccessTokenVerifier({ keys: ring, issuer: ISSUER, audience: ISSUER, cacheSize: -1 })).toThrow(/option "cacheSize"/);
     expect(() => createAccessTokenVerifier({ keys: ring, issuer: ISSUER, audience: ISSUER, cacheTtlMs: Number.NaN })).toThrow(/option "cacheTtlMs"/);
+  });
+
+  it("serves only the exact token that verified, and holds a bounded amount of token text", () => {
+    const claims = (): AccessTokenClaims => ({ iss: ISSUER, sub: "alice", aud: [ISSUER], exp: 2e9, iat: 0, jti: "j", sid: "s", scopes: [], refreshTtl: 0, meta: {} });
+    const cache = createVerifiedTokenCache(10_000, 60_000, 0);
+    const sig = "S".repeat(64);
+    const tok = `header.payload.${sig}`;
+    const got = cache.set(tok, claims(), 0);
+    expect(cache.get(tok, 1)).toBe(got);
+    expect(cache.get(`header.payloaX.${sig}`, 1)).toBeUndefined(); // same signature, other text
+    expect(cache.get(`Xheader.payload.${sig}`, 1)).toBeUndefined();
+    // A string that is not ASCII is not a compact JWS: never cached, so never confused with another.
+    cache.set(`header.pay\u0141oad.${"T".repeat(64)}`, claims(), 0);
+    expect(cache.get(`header.pay\u0141oad.${"T".repeat(64)}`, 1)).toBeUndefined();
+    expect(cache.get(`header.payAoad.${"T".repeat(64)}`, 1)).toBeUndefined();
+
+    // 16 MiB of token text at most: 8 kB tokens evict the oldest well before 10 000 entries.
+    const big = (i: number) => `${String(i).padStart(8, "0")}.`.padEnd(8000, "p") + `.${String(i).padStart(40, "0")}`;
+    for (let i = 0; i < 2200; i++) cache.set(big(i), claims(), 0);
+    expect(cache.get(tok, 1)).toBeUndefined();
+    expect(cache.get(big(0), 1)).toBeUndefined();
+    expect(cache.get(big(2199), 1)).toBeDefined();
+    expect(cache.get(big(2200 - 2000), 1)).toBeDefined();
   });
 });

@@ -16,6 +16,22 @@ import {
 } from "./token-verifier.js";
 import { createVerifiedTokenCache } from "./verified-token-cache.js";
 
+/**
+ * cachedLookups holds, for each verifier built by {@link createAccessTokenVerifier} with a cache,
+ * its synchronous cache lookup; the bearer interceptor answers repeated calls from it without a
+ * promise. A verifier a caller wraps or writes has none and is simply awaited.
+ */
+const cachedLookups = new WeakMap<AccessTokenVerifier, (token: string) => AccessTokenClaims | undefined>();
+
+/**
+ * cachedAccessClaims returns the claims `verify` would resolve to for `token` if its
+ * verified-token cache holds the token (verified less than `cacheTtlMs` ago, not expired now),
+ * else undefined — then call `verify` itself.
+ */
+export function cachedAccessClaims(verify: AccessTokenVerifier, token: string): AccessTokenClaims | undefined {
+  return cachedLookups.get(verify)?.(token);
+}
+
 /** AccessTokenVerifier verifies a bearer access token and returns its typed claims, or throws {@link TokenVerificationError}. */
 export type AccessTokenVerifier = (token: string, options?: { ignoreExpiry?: boolean; ignoreAudience?: boolean }) => Promise<AccessTokenClaims>;
 
@@ -48,7 +64,7 @@ export interface AccessTokenVerifierOptions extends Omit<TokenVerifierOptions, "
   /**
    * cacheSize is how many verified tokens are remembered, so the repeated
    * calls of one client (one token for most of an hour) skip the signature
-   * check; 0 turns the cache off. Entries are keyed by the token's SHA-256.
+   * check; 0 turns the cache off. It also holds at most 16 MiB of token text.
    * @default 10000
    */
   cacheSize?: number;
@@ -90,18 +106,21 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   }
   const clock = options.clock ?? systemClock;
   const cache = createVerifiedTokenCache(cacheSize, cacheTtlMs, options.clockToleranceSeconds ?? 60);
-  return async (token, opts) => {
+  const cached = (token: string) => cache.get(token, clock.now());
+  const verifier: AccessTokenVerifier = async (token, opts) => {
     // Revocation's relaxed checks (ignoreExpiry, ignoreAudience) never read or fill the cache.
     if (opts?.ignoreExpiry || opts?.ignoreAudience || typeof token !== "string" || token.length > MAX_TOKEN_BYTES) {
       return parseAccessClaims(await verify(token, opts));
     }
-    const hit = cache.get(token, clock.now());
+    const hit = cached(token);
     if (hit !== undefined) {
       return hit;
     }
     const claims = parseAccessClaims(await verify(token));
     return cache.set(token, claims, clock.now());
   };
+  cachedLookups.set(verifier, cached);
+  return verifier;
 }
 
 function invalid(what: string): TokenVerificationError {
