@@ -303,7 +303,9 @@ describe("tokenkit serve under a stream and session flood", () => {
     stopWatch = watch;
     const sockets = await openIdleSessions(s.port, 10_000, 250);
     cleanupSockets = sockets;
-    await vi.waitFor(() => expect(openFds(pid)).toBeGreaterThanOrEqual(baseline.fds + 10_000), { timeout: 10_000, interval: 200 });
+    // The baseline can count a few short-lived descriptors (a health check's socket, a SQLite file
+    // being checkpointed) that are gone by now: allow 32 of them, far below the 10 000 held sessions.
+    await vi.waitFor(() => expect(openFds(pid)).toBeGreaterThanOrEqual(baseline.fds + 10_000 - 32), { timeout: 10_000, interval: 200 });
     await healthCheck(s.port);
     const { peakRssMiB, latencies, failures } = await watch.stop();
     sockets.forEach((socket) => socket.destroy());
