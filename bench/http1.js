@@ -1,4 +1,4 @@
-// HTTP/1.1 refresh rows (issue 14): refresh-token rotations/s through Node's global `fetch` (undici,
+// HTTP/1.1 refresh rows: refresh-token rotations/s through Node's global `fetch` (undici,
 // keep-alive) with 32 concurrent refresh chains, tokenkit `serve` (memory and SQLite store) against
 // panva's oidc-provider (EdDSA JWT access tokens, rotation, memory adapter), each server in its own
 // process and one load generator in this one. Each step posts the chain's current refresh token and

@@ -1,4 +1,4 @@
-// CPU profile of the token server under the HTTP/1.1 refresh load (issue 14): runs bench/server-process.js
+// CPU profile of the token server under the HTTP/1.1 refresh load: runs bench/server-process.js
 // (the real `createTokenkitServer` bootstrap) with `node --cpu-prof`, drives it with the same load as the
 // `http1-refresh-*` rows (fetch keep-alive, 32 rotating chains, fetch's default accept-encoding) for ~10 s,
 // then summarises the server's main-thread profile over the measured window only: self time in percent per
