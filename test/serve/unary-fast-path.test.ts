@@ -148,3 +148,30 @@ describe("createUnaryFastPath takes only plain Connect unary POSTs", () => {
     expect(await fetch(`${base}${PATH}RevokeToken`).then((r) => r.status)).toBe(599);
   });
 });
+
+describe("createUnaryFastPath when an answer cannot be written", () => {
+  it("ends that exchange and keeps serving (no unhandled rejection)", async () => {
+    const { Code, ConnectError } = await import("@connectrpc/connect");
+    // A header value Headers accepts but Node refuses to write (a control character).
+    const impl = {
+      revokeToken: () => {
+        throw new ConnectError("refused", Code.InvalidArgument, { "x-detail": "a\u0001b" });
+      },
+      refreshToken: () => ({}),
+    };
+    const fast = createUnaryFastPath({ service: TokenService, impl, readMaxBytes: 1024, compressMinBytes: 1024 });
+    const http = createServer((req, res) => {
+      if (!fast(req, res)) res.writeHead(599).end();
+    });
+    await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+    const base = `http://127.0.0.1:${(http.address() as { port: number }).port}${PATH}`;
+    try {
+      const init = { method: "POST", headers: { "content-type": "application/json" }, body: "{}" };
+      await expect(fetch(`${base}RevokeToken`, init)).rejects.toThrow();
+      const ok = await fetch(`${base}RefreshToken`, init);
+      expect(ok.status).toBe(200);
+    } finally {
+      http.close();
+    }
+  });
+});

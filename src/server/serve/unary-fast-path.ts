@@ -109,10 +109,11 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
     if (call === undefined) {
       return false;
     }
-    readBody(req, limits.readMaxBytes).then(
-      (body) => (body === undefined ? undefined : answer(call, req, res, body, limits.readMaxBytes)),
-      () => res.destroy(),
-    );
+    readBody(req, limits.readMaxBytes)
+      .then((body) => (body === undefined ? undefined : answer(call, req, res, body, limits.readMaxBytes)))
+      // A broken request stream, or an answer that cannot be written (the client left, a header
+      // value Node refuses): end this exchange, never the process with an unhandled rejection.
+      .catch(() => res.destroy());
     return true;
   };
 }
