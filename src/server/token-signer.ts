@@ -1,4 +1,4 @@
-import { KeyObject, sign as signBytes, type SignKeyObjectInput } from "node:crypto";
+import { sign as signBytes, type KeyObject, type SignKeyObjectInput } from "node:crypto";
 import type { KeyRing, SigningKey } from "./keys/key-ring.js";
 import type { SigningAlgorithm } from "./keys/key-store.js";
 
@@ -29,7 +29,7 @@ interface PreparedKey {
 }
 
 function prepare(k: SigningKey): PreparedKey {
-  return { source: k.key, kid: k.kid, ...signInput(k.alg, KeyObject.from(k.key)), headers: new Map() };
+  return { source: k.key, kid: k.kid, ...signInput(k.alg, k.keyObject), headers: new Map() };
 }
 
 function encodedHeader(p: PreparedKey, alg: SigningAlgorithm, typ: string): string {
@@ -44,8 +44,8 @@ function encodedHeader(p: PreparedKey, alg: SigningAlgorithm, typ: string): stri
 /**
  * createTokenSigner returns a {@link TokenSigner} over `keyRing`: the newest
  * active key signs, its `kid` and `alg` go into the header. It signs with
- * node:crypto synchronously, with the key ring's key converted once to a
- * `KeyObject` and each header encoded once: a token server signs on every
+ * node:crypto synchronously, with the key ring's ready `KeyObject` and
+ * each header encoded once: a token server signs on every
  * rotation, and WebCrypto's asynchronous sign (what jose's `SignJWT` uses)
  * costs a thread-pool round trip per token that is larger than the
  * signature itself. Tokens are verified with jose everywhere, so what is

@@ -1,5 +1,5 @@
 import { exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
-import { randomBytes } from "node:crypto";
+import { createPrivateKey, randomBytes, type JsonWebKey, type KeyObject } from "node:crypto";
 import { systemClock, type Clock } from "../../lib/clock.js";
 import {
   SIGNING_ALGORITHMS,
@@ -26,6 +26,11 @@ export interface SigningKey {
   alg: SigningAlgorithm;
   /** key is the imported private key. */
   key: CryptoKey;
+  /**
+   * keyObject is the same private key as a node:crypto `KeyObject`, made once when the key is
+   * loaded, for the token server's synchronous signing.
+   */
+  keyObject: KeyObject;
 }
 
 /** JSONWebKeySet is the body of `GET /.well-known/jwks.json`. */
@@ -87,6 +92,7 @@ interface LoadedKey {
   stored: StoredKey;
   publicKey: CryptoKey;
   privateKey: CryptoKey;
+  privateKeyObject: KeyObject;
 }
 
 /**
@@ -119,7 +125,9 @@ export async function createKeyRing(options: KeyRingOptions): Promise<KeyRing> {
   async function importKey(stored: StoredKey): Promise<LoadedKey> {
     const publicKey = (await importJWK(stored.publicJwk, stored.alg)) as CryptoKey;
     const privateKey = (await importJWK(stored.privateJwk, stored.alg)) as CryptoKey;
-    return { stored, publicKey, privateKey };
+    // From the JWK, not from the CryptoKey: KeyObject.from() of a non-extractable key is deprecated.
+    const privateKeyObject = createPrivateKey({ key: stored.privateJwk as JsonWebKey, format: "jwk" });
+    return { stored, publicKey, privateKey, privateKeyObject };
   }
 
   async function adopt(stored: StoredKey[]): Promise<void> {
@@ -190,7 +198,7 @@ export async function createKeyRing(options: KeyRingOptions): Promise<KeyRing> {
       if (chosen === undefined) {
         throw new Error("key ring is empty");
       }
-      return { kid: chosen.stored.kid, alg: chosen.stored.alg, key: chosen.privateKey };
+      return { kid: chosen.stored.kid, alg: chosen.stored.alg, key: chosen.privateKey, keyObject: chosen.privateKeyObject };
     },
     verificationKey(kid) {
       const k = byKid.get(kid);
